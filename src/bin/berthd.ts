@@ -1,0 +1,100 @@
+#!/usr/bin/env node
+/**
+ * berthd: the daemon. Owns all state under its data root and serves the Docker Engine API on a
+ * UNIX socket. Containers run under conmon and survive a restart of berthd.
+ *
+ *   berthd [--data-root DIR] [-H unix:///path.sock] [--default-runtime crun|runc|runsc] [--config FILE]
+ */
+import { mkdir, readFile, rm } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { createEngine } from '../engine/engine.js';
+import { createApiServer } from '../api/index.js';
+
+interface Flags {
+  dataRoot: string;
+  host: string;
+  defaultRuntime?: string;
+  config?: string;
+}
+
+function usage(): never {
+  process.stdout.write(`Usage: berthd [OPTIONS]
+
+Options:
+      --data-root string         Root directory of persistent state (default "/var/lib/berth")
+  -H, --host string              Daemon socket to listen on (default "unix:///run/berth/berth.sock")
+      --default-runtime string   Default OCI runtime: crun, runc or runsc
+      --config-file string       Daemon configuration file (default "/etc/berth/daemon.json")
+  -v, --version                  Print version information and quit
+`);
+  process.exit(0);
+}
+
+function parseFlags(argv: string[]): Flags {
+  const f: Flags = { dataRoot: '/var/lib/berth', host: 'unix:///run/berth/berth.sock' };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    const [k, inline] = a.startsWith('--') && a.includes('=') ? [a.slice(0, a.indexOf('=')), a.slice(a.indexOf('=') + 1)] : [a, undefined];
+    const val = () => {
+      if (inline !== undefined) return inline;
+      const v = argv[++i];
+      if (v === undefined) {
+        process.stderr.write(`berthd: flag needs an argument: ${k}\n`);
+        process.exit(125);
+      }
+      return v;
+    };
+    switch (k) {
+      case '--data-root': f.dataRoot = val(); break;
+      case '-H': case '--host': f.host = val(); break;
+      case '--default-runtime': f.defaultRuntime = val(); break;
+      case '--config-file': f.config = val(); break;
+      case '-h': case '--help': usage(); break;
+      case '-v': case '--version':
+        process.stdout.write('berthd version 0.1.0\n');
+        process.exit(0);
+        break;
+      default:
+        process.stderr.write(`berthd: unknown flag: ${a}\n`);
+        process.exit(125);
+    }
+  }
+  return f;
+}
+
+async function main(): Promise<void> {
+  const flags = parseFlags(process.argv.slice(2));
+  const cfgPath = flags.config ?? '/etc/berth/daemon.json';
+  try {
+    const j = JSON.parse(await readFile(cfgPath, 'utf8')) as { 'default-runtime'?: string; 'data-root'?: string };
+    if (!flags.defaultRuntime && j['default-runtime']) flags.defaultRuntime = j['default-runtime'];
+  } catch (err) {
+    if (flags.config && (err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+  }
+  if (!flags.host.startsWith('unix://')) throw new Error(`only unix:// hosts are supported: ${flags.host}`);
+  const socketPath = flags.host.slice('unix://'.length);
+  const log = (msg: string) => process.stderr.write(`${new Date().toISOString()} ${msg}\n`);
+  const engine = await createEngine({ root: flags.dataRoot, log, ...(flags.defaultRuntime ? { defaultRuntime: flags.defaultRuntime } : {}) });
+  const api = createApiServer(engine, { log });
+  await mkdir(dirname(socketPath), { recursive: true });
+  await rm(socketPath, { force: true });
+  await api.listen(socketPath);
+  log(`berthd listening on ${flags.host} (data root ${flags.dataRoot}, default runtime ${engine.defaultRuntime})`);
+  let closing = false;
+  const shutdown = async (sig: string) => {
+    if (closing) return;
+    closing = true;
+    log(`${sig}: shutting down (containers keep running under conmon)`);
+    await api.close().catch(() => undefined);
+    await engine.close().catch(() => undefined);
+    await rm(socketPath, { force: true }).catch(() => undefined);
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => void shutdown('SIGTERM'));
+  process.on('SIGINT', () => void shutdown('SIGINT'));
+}
+
+main().catch((err) => {
+  process.stderr.write(`berthd: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exit(1);
+});

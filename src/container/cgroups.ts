@@ -1,0 +1,132 @@
+/**
+ * Reading a container's cgroup: processes, OOM kills, stats. Paths follow the cgroupfs layout
+ * the runtimes use for cgroupsPath "/berth/<id>".
+ */
+import { readFile } from 'node:fs/promises';
+
+const V1 = '/sys/fs/cgroup';
+
+/** The cgroupsPath berth gives the runtime for a container. */
+export const cgroupsPathFor = (id: string): string => `/berth/${id}`;
+
+async function read(path: string): Promise<string | undefined> {
+  try {
+    return await readFile(path, 'utf8');
+  } catch {
+    return undefined;
+  }
+}
+
+function kv(text: string | undefined): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const l of (text ?? '').split('\n')) {
+    const [k, v] = l.trim().split(/\s+/);
+    if (k && v !== undefined && /^-?\d+$/.test(v)) out[k] = Number(v);
+  }
+  return out;
+}
+
+/** Pids in the container's cgroup. */
+export async function cgroupPids(id: string, version: 1 | 2): Promise<number[]> {
+  const p = version === 2 ? `${V1}/berth/${id}/cgroup.procs` : `${V1}/pids/berth/${id}/cgroup.procs`;
+  const alt = `${V1}/memory/berth/${id}/cgroup.procs`;
+  const t = (await read(p)) ?? (await read(alt)) ?? '';
+  return t.split('\n').filter(Boolean).map(Number);
+}
+
+/** True when the kernel OOM-killed something in the container's cgroup. */
+export async function oomKilled(id: string, version: 1 | 2): Promise<boolean> {
+  if (version === 2) {
+    const ev = kv(await read(`${V1}/berth/${id}/memory.events`));
+    return (ev['oom_kill'] ?? 0) > 0;
+  }
+  const ctl = kv(await read(`${V1}/memory/berth/${id}/memory.oom_control`));
+  return (ctl['oom_kill'] ?? 0) > 0;
+}
+
+/** Raw numbers for Docker's stats object. */
+export interface CgroupSample {
+  cpuTotal: number;
+  cpuKernel: number;
+  cpuUser: number;
+  percpu: number[];
+  memUsage: number;
+  memLimit: number;
+  memStats: Record<string, number>;
+  pids: number;
+  pidsLimit: number;
+  blkio: Array<{ major: number; minor: number; op: string; value: number }>;
+}
+
+/** Sample the container's cgroup (v1 or v2). */
+export async function sampleCgroup(id: string, version: 1 | 2, hostMem: number): Promise<CgroupSample> {
+  const USER_HZ_NS = 1e7; // 100 ticks/s
+  if (version === 2) {
+    const base = `${V1}/berth/${id}`;
+    const cpu = kv(await read(`${base}/cpu.stat`));
+    const memCur = Number((await read(`${base}/memory.current`))?.trim() ?? 0);
+    const memMaxS = (await read(`${base}/memory.max`))?.trim() ?? 'max';
+    const pidsCur = Number((await read(`${base}/pids.current`))?.trim() ?? 0);
+    const pidsMaxS = (await read(`${base}/pids.max`))?.trim() ?? 'max';
+    return {
+      cpuTotal: (cpu['usage_usec'] ?? 0) * 1000,
+      cpuKernel: (cpu['system_usec'] ?? 0) * 1000,
+      cpuUser: (cpu['user_usec'] ?? 0) * 1000,
+      percpu: [],
+      memUsage: memCur,
+      memLimit: memMaxS === 'max' ? hostMem : Number(memMaxS),
+      memStats: kv(await read(`${base}/memory.stat`)),
+      pids: pidsCur,
+      pidsLimit: pidsMaxS === 'max' ? 0 : Number(pidsMaxS),
+      blkio: [],
+    };
+  }
+  const cpuacct = `${V1}/cpuacct/berth/${id}`;
+  const mem = `${V1}/memory/berth/${id}`;
+  const pids = `${V1}/pids/berth/${id}`;
+  const st = kv(await read(`${cpuacct}/cpuacct.stat`));
+  const limit = Number((await read(`${mem}/memory.limit_in_bytes`))?.trim() ?? 0);
+  const pidsMaxS = (await read(`${pids}/pids.max`))?.trim() ?? 'max';
+  const blk: CgroupSample['blkio'] = [];
+  for (const l of ((await read(`${V1}/blkio/berth/${id}/blkio.throttle.io_service_bytes`)) ?? '').split('\n')) {
+    const m = /^(\d+):(\d+) (\w+) (\d+)$/.exec(l.trim());
+    if (m) blk.push({ major: Number(m[1]), minor: Number(m[2]), op: m[3]!, value: Number(m[4]) });
+  }
+  return {
+    cpuTotal: Number((await read(`${cpuacct}/cpuacct.usage`))?.trim() ?? 0),
+    cpuKernel: (st['system'] ?? 0) * USER_HZ_NS,
+    cpuUser: (st['user'] ?? 0) * USER_HZ_NS,
+    percpu: ((await read(`${cpuacct}/cpuacct.usage_percpu`)) ?? '').trim().split(/\s+/).filter(Boolean).map(Number),
+    memUsage: Number((await read(`${mem}/memory.usage_in_bytes`))?.trim() ?? 0),
+    memLimit: limit > 0 && limit < 2 ** 62 ? Math.min(limit, hostMem) : hostMem,
+    memStats: kv(await read(`${mem}/memory.stat`)),
+    pids: Number((await read(`${pids}/pids.current`))?.trim() ?? 0),
+    pidsLimit: pidsMaxS === 'max' ? 0 : Number(pidsMaxS),
+    blkio: blk,
+  };
+}
+
+/** Total host CPU time in nanoseconds (/proc/stat), as Docker's system_cpu_usage. */
+export async function systemCpuUsage(): Promise<number> {
+  const t = (await read('/proc/stat')) ?? '';
+  const line = t.split('\n').find((l) => l.startsWith('cpu '));
+  if (!line) return 0;
+  const ticks = line.trim().split(/\s+/).slice(1, 8).map(Number).reduce((a, b) => a + b, 0);
+  return ticks * 1e7;
+}
+
+/** Network counters of a process's namespace (/proc/<pid>/net/dev). */
+export async function netStats(pid: number): Promise<Record<string, Record<string, number>>> {
+  const t = (await read(`/proc/${pid}/net/dev`)) ?? '';
+  const out: Record<string, Record<string, number>> = {};
+  for (const l of t.split('\n').slice(2)) {
+    const m = /^\s*([^:]+):\s*(.*)$/.exec(l);
+    if (!m || m[1] === 'lo') continue;
+    const f = m[2]!.trim().split(/\s+/).map(Number);
+    out[m[1]!] = {
+      rx_bytes: f[0] ?? 0, rx_packets: f[1] ?? 0, rx_errors: f[2] ?? 0, rx_dropped: f[3] ?? 0,
+      tx_bytes: f[8] ?? 0, tx_packets: f[9] ?? 0, tx_errors: f[10] ?? 0, tx_dropped: f[11] ?? 0,
+    };
+  }
+  return out;
+}

@@ -1,0 +1,70 @@
+/**
+ * Mounting, through util-linux's mount(8)/umount(8): Node has no mount(2). Every call is
+ * a short spawn; the snapshotter decides what to mount, this only does it.
+ */
+import { execFile } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
+import { internal } from '../base/errors.js';
+
+function run(cmd: string, args: string[]): Promise<void> {
+  return new Promise((resolve, reject) => {
+    execFile(cmd, args, { timeout: 30_000 }, (err, _out, stderr) => {
+      if (err) reject(internal(`${cmd} ${args.join(' ')}: ${String(stderr).trim() || err.message}`));
+      else resolve();
+    });
+  });
+}
+
+/**
+ * Mount an overlay filesystem. `lowerDirs` are given lowest first (image layer order);
+ * overlayfs wants the top-most first, which this does.
+ */
+export async function mountOverlay(lowerDirs: string[], upper: string, work: string, target: string): Promise<void> {
+  if (lowerDirs.length === 0) throw internal('overlay needs at least one lower dir');
+  const lower = [...lowerDirs].reverse().join(':');
+  await run('mount', ['-t', 'overlay', 'overlay', '-o', `lowerdir=${lower},upperdir=${upper},workdir=${work}`, target]);
+}
+
+/** Bind-mount src at target. */
+export async function bindMount(src: string, target: string, readOnly = false): Promise<void> {
+  await run('mount', ['--bind', src, target]);
+  if (readOnly) await run('mount', ['-o', 'remount,bind,ro', target]);
+}
+
+/** Unmount target; lazily when busy. A target that is not mounted is fine. */
+export async function unmount(target: string): Promise<void> {
+  if (!(await isMounted(target))) return;
+  try {
+    await run('umount', [target]);
+  } catch {
+    await run('umount', ['-l', target]);
+  }
+}
+
+/** Mount points from /proc/self/mountinfo (decoded). */
+export async function listMounts(): Promise<string[]> {
+  const text = await readFile('/proc/self/mountinfo', 'utf8');
+  return text
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => (l.split(' ')[4] ?? '').replace(/\\(\d{3})/g, (_m, o: string) => String.fromCharCode(parseInt(o, 8))));
+}
+
+/** True when target is a mount point. */
+export async function isMounted(target: string): Promise<boolean> {
+  const t = target.replace(/\/+$/, '');
+  return (await listMounts()).includes(t);
+}
+
+/** Unmount everything at or below `root`, deepest first. */
+export async function unmountAllUnder(root: string): Promise<void> {
+  const r = root.replace(/\/+$/, '');
+  const ms = (await listMounts()).filter((m) => m === r || m.startsWith(`${r}/`)).sort((a, b) => b.length - a.length);
+  for (const m of ms) {
+    try {
+      await run('umount', ['-l', m]);
+    } catch {
+      /* keep going */
+    }
+  }
+}

@@ -1,0 +1,32 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { conmonArgs, parseSyncMessage } from './conmon.js';
+
+const base = {
+  conmonPath: '/usr/bin/conmon',
+  runtime: { name: 'runc', path: '/usr/sbin/runc', globalArgs: ['--root=/r'] },
+  id: 'c1', cuuid: 'c1', name: 'web', bundle: '/b', pidFile: '/b/pid', conmonPidFile: '/b/conmon.pid',
+  logPath: '/b/ctr.log', exitDir: '/x', socketDir: '/s', conmonLog: '/b/conmon.log', runtimeLog: '/b/rt.log',
+  stdin: false, tty: false,
+};
+
+test('conmon argv carries runtime args and k8s-file log', () => {
+  const a = conmonArgs(base);
+  assert.ok(a.includes('k8s-file:/b/ctr.log'));
+  const i = a.indexOf('--runtime-arg');
+  assert.equal(a[i + 1], '--root=/r');
+  assert.ok(!a.includes('-i') && !a.includes('-t'));
+});
+
+test('conmon argv for exec with tty and stdin', () => {
+  const a = conmonArgs({ ...base, cuuid: 'e1', stdin: true, tty: true, execProcessSpec: '/e/process.json' });
+  assert.ok(a.includes('-i') && a.includes('-t') && a.includes('-e'));
+  assert.equal(a[a.indexOf('--exec-process-spec') + 1], '/e/process.json');
+  assert.equal(a[a.indexOf('-u') + 1], 'e1');
+});
+
+test('sync messages parse, failures carry message', () => {
+  assert.deepEqual(parseSyncMessage('{"data": 1234}'), { data: 1234 });
+  assert.deepEqual(parseSyncMessage('{"data": -1, "message": "boom"}'), { data: -1, message: 'boom' });
+  assert.throws(() => parseSyncMessage('{"x":1}'));
+});

@@ -1,0 +1,158 @@
+/**
+ * A stateless wrapper around an OCI runtime binary (crun, runc, runsc). All container state rules
+ * live in container/; this only runs the runtime's verbs and classifies its errors.
+ */
+import { execFile } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
+import { EngineError, internal, notFound } from '../base/errors.js';
+
+/** Where a runtime is and how to call it. */
+export interface RuntimeConfig {
+  /** User-facing name: crun, runc, runsc. */
+  name: string;
+  /** The executable conmon and berthd run (may be a wrapper script). */
+  path: string;
+  /** Global arguments placed before every verb (e.g. --root). */
+  globalArgs: string[];
+  /** A note shown by `berth info`, e.g. why a wrapper is used. */
+  note?: string;
+}
+
+/** The state the runtime reports for a container. */
+export interface RuntimeState {
+  status: 'creating' | 'created' | 'running' | 'paused' | 'stopped';
+  pid: number;
+}
+
+/** Run a runtime command, rejecting with the runtime's own message. */
+function run(path: string, args: string[], input?: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = execFile(path, args, { maxBuffer: 16 << 20, timeout: 60_000 }, (err, stdout, stderr) => {
+      if (err) {
+        const msg = runtimeMessage(String(stderr)) || err.message;
+        reject(classifyRuntimeError(msg));
+        return;
+      }
+      resolve(String(stdout));
+    });
+    if (input !== undefined) child.stdin?.end(input);
+  });
+}
+
+/** Extract the human message from runtime stderr (plain or JSON log lines). */
+export function runtimeMessage(stderr: string): string {
+  const lines = stderr.split('\n').map((l) => l.trim()).filter(Boolean);
+  const msgs: string[] = [];
+  for (const l of lines) {
+    if (l.startsWith('{')) {
+      try {
+        const j = JSON.parse(l) as { msg?: string; level?: string };
+        if (j.msg && (j.level === 'error' || j.level === 'fatal' || !j.level)) msgs.push(j.msg);
+        continue;
+      } catch {
+        /* not JSON */
+      }
+    }
+    const m = /level=(?:error|fatal) msg="((?:[^"\\]|\\.)*)"/.exec(l);
+    if (m) msgs.push(m[1]!.replace(/\\"/g, '"'));
+    else msgs.push(l);
+  }
+  return msgs.join('; ');
+}
+
+/** Read a runtime's JSON log file (--log-format=json) and return its error messages. */
+export async function readRuntimeLog(path: string): Promise<string> {
+  try {
+    return runtimeMessage(await readFile(path, 'utf8'));
+  } catch {
+    return '';
+  }
+}
+
+/** Turn a runtime message into an EngineError of the right kind. */
+export function classifyRuntimeError(msg: string): EngineError {
+  if (/does not exist|not found|no such container/i.test(msg) && /container/i.test(msg) && !/exec/i.test(msg)) {
+    return notFound(msg);
+  }
+  return internal(msg);
+}
+
+/**
+ * Exit code Docker reports when the container's command could not be started:
+ * 127 when the executable is missing, 126 when it cannot be executed.
+ */
+export function startFailureExitCode(msg: string): number {
+  if (/permission denied|is a directory|exec format error|not executable/i.test(msg)) return 126;
+  if (/not found|no such file or directory|executable file/i.test(msg)) return 127;
+  return 128;
+}
+
+/** Docker's wording for a command that cannot start. */
+export function dockerStartMessage(msg: string, cmd0: string | undefined): string {
+  const code = startFailureExitCode(msg);
+  if (code === 127 && cmd0) {
+    return `failed to create task for container: OCI runtime create failed: exec: "${cmd0}": executable file not found in $PATH: unknown`;
+  }
+  if (code === 126 && cmd0) {
+    return `failed to create task for container: OCI runtime create failed: exec: "${cmd0}": permission denied: unknown`;
+  }
+  return `failed to create task for container: OCI runtime create failed: ${msg}: unknown`;
+}
+
+/** The verbs berthd needs from an OCI runtime. */
+export class OciRuntime {
+  constructor(readonly config: RuntimeConfig) {}
+
+  get name(): string {
+    return this.config.name;
+  }
+
+  private a(...args: string[]): string[] {
+    return [...this.config.globalArgs, ...args];
+  }
+
+  /** Let a created container run its process. */
+  async start(id: string): Promise<void> {
+    await run(this.config.path, this.a('start', id));
+  }
+
+  /** Send a signal (name without SIG or number). */
+  async kill(id: string, signal: string, all = false): Promise<void> {
+    await run(this.config.path, this.a('kill', ...(all ? ['--all'] : []), id, signal));
+  }
+
+  /** Remove the runtime's record (and cgroup) of a container. Missing is fine. */
+  async delete(id: string, force = false): Promise<void> {
+    try {
+      await run(this.config.path, this.a('delete', ...(force ? ['--force'] : []), id));
+    } catch (err) {
+      const m = (err as Error).message;
+      if (/does not exist|not found|no such/i.test(m)) return;
+      throw err;
+    }
+  }
+
+  /** The runtime's view of a container, or undefined when it has none. */
+  async state(id: string): Promise<RuntimeState | undefined> {
+    try {
+      const out = await run(this.config.path, this.a('state', id));
+      const j = JSON.parse(out) as { status: RuntimeState['status']; pid: number };
+      return { status: j.status, pid: j.pid };
+    } catch {
+      return undefined;
+    }
+  }
+
+  async pause(id: string): Promise<void> {
+    await run(this.config.path, this.a('pause', id));
+  }
+
+  async resume(id: string): Promise<void> {
+    await run(this.config.path, this.a('resume', id));
+  }
+
+  /** Apply new resource limits (OCI linux.resources JSON) to a running container. */
+  async update(id: string, resources: object): Promise<void> {
+    await run(this.config.path, this.a('update', '--resources', '-', id), JSON.stringify(resources));
+  }
+}

@@ -1,0 +1,43 @@
+/** Unpack a layer tar into a fresh directory usable as an overlayfs lower dir. */
+import { mkdir, readdir, rm } from 'node:fs/promises';
+import type { Readable } from 'node:stream';
+
+import { invalidArgument } from '../base/errors.js';
+import { EntryWriter, strictLinkTarget, strictParentDir } from './entry-writer.js';
+import { readTar } from './tar-read.js';
+
+/** Result of {@link applyLayer}. */
+export interface ApplyLayerResult {
+  /** sha256 of the uncompressed tar. */
+  diffId: string;
+  /** Bytes of regular-file content unpacked. */
+  size: number;
+}
+
+/**
+ * Unpack a layer (plain or gzip tar) into `destDir`, which must not exist or be empty. Keeps
+ * modes, owners, mtimes, symlinks, hardlinks (within the layer), devices, fifos and PAX xattrs;
+ * OCI whiteouts become overlay whiteouts (char 0:0) and `.wh..wh..opq` the opaque xattr.
+ * A hostile entry (`..`, a path through a symlink, a hardlink outside) rejects the whole layer
+ * and `destDir` is removed.
+ */
+export async function applyLayer(tar: Readable, destDir: string, opts: { signal?: AbortSignal } = {}): Promise<ApplyLayerResult> {
+  await mkdir(destDir, { recursive: true, mode: 0o755 });
+  if ((await readdir(destDir)).length > 0) throw invalidArgument(`layer directory is not empty: ${destDir}`);
+  const writer = new EntryWriter({
+    parentDir: strictParentDir(destDir),
+    linkTarget: strictLinkTarget(destDir),
+    whiteouts: true,
+    owner: 'tar',
+    xattrs: true,
+  });
+  try {
+    const r = await readTar(tar, (h, body) => writer.write(h, body), opts);
+    await writer.finish();
+    return { diffId: r.diffId, size: writer.size };
+  } catch (err) {
+    tar.destroy();
+    await rm(destDir, { recursive: true, force: true });
+    throw err;
+  }
+}

@@ -1,0 +1,195 @@
+/**
+ * Writing tars from directory trees: a whole tree (`docker export`), an overlay upper dir as a
+ * layer (whiteouts converted to OCI form), and one path inside a rootfs (`docker cp` out).
+ * Entries come in a deterministic order (byte-wise sorted names, parents first).
+ */
+import { createReadStream, type Stats } from 'node:fs';
+import { lstat, readdir, readlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import { once } from 'node:events';
+import { Readable } from 'node:stream';
+import tarStream from 'tar-stream';
+
+import { notFound } from '../base/errors.js';
+import { resolveRequestPath, requestBaseName } from './root-path.js';
+import { dumpXattrs, OPAQUE_XATTR } from './sys-ops.js';
+
+type Pack = tarStream.Pack;
+
+/** Device major/minor from st_rdev (Linux encoding). */
+export function splitRdev(rdev: number): { major: number; minor: number } {
+  const major = Math.floor(rdev / 256) & 0xfff | (Math.floor(rdev / 2 ** 32) & ~0xfff);
+  const minor = (rdev & 0xff) | (Math.floor(rdev / 4096) & ~0xff & 0xfffff);
+  return { major, minor };
+}
+
+/** True for an overlay whiteout (character device 0:0). */
+export function isOverlayWhiteout(st: Stats): boolean {
+  return st.isCharacterDevice() && st.rdev === 0;
+}
+
+/** Directory entries sorted byte-wise (deterministic across locales). */
+export async function sortedEntries(dir: string): Promise<string[]> {
+  const names = await readdir(dir);
+  return names.sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
+}
+
+async function writeEntry(pack: Pack, header: tarStream.Headers & { pax?: Record<string, string> }, file?: string): Promise<void> {
+  await new Promise<void>((resolve, reject) => {
+    const e = pack.entry(header, (err) => (err ? reject(err) : resolve()));
+    if (file === undefined) {
+      e.end();
+      return;
+    }
+    (async () => {
+      for await (const chunk of createReadStream(file)) {
+        if (!e.write(chunk)) await once(e, 'drain');
+      }
+      e.end();
+    })().catch((err: unknown) => {
+      e.destroy(err as Error);
+      reject(err);
+    });
+  });
+}
+
+/** Per-pack state: hardlink map and optional xattrs. */
+interface PackState {
+  links: Map<string, string>;
+  xattrs?: Map<string, Map<string, Buffer>>;
+}
+
+function paxFor(state: PackState, hostPath: string): Record<string, string> | undefined {
+  const x = state.xattrs?.get(hostPath);
+  if (!x) return undefined;
+  const pax: Record<string, string> = {};
+  for (const [k, v] of x) if (!k.startsWith('trusted.overlay.')) pax[`SCHILY.xattr.${k}`] = v.toString('utf8');
+  return Object.keys(pax).length ? pax : undefined;
+}
+
+/** Emit one filesystem object as a tar entry (no recursion). Sockets are skipped. */
+async function emitObject(pack: Pack, state: PackState, hostPath: string, name: string, st: Stats): Promise<void> {
+  const header: tarStream.Headers & { pax?: Record<string, string> } = {
+    name,
+    mode: st.mode & 0o7777,
+    uid: st.uid,
+    gid: st.gid,
+    mtime: st.mtime,
+  };
+  const pax = paxFor(state, hostPath);
+  if (pax) header.pax = pax;
+  if (st.isDirectory()) {
+    header.type = 'directory';
+    await writeEntry(pack, header);
+  } else if (st.isFile()) {
+    const key = `${st.dev}:${st.ino}`;
+    const first = st.nlink > 1 ? state.links.get(key) : undefined;
+    if (first !== undefined) {
+      header.type = 'link';
+      header.linkname = first;
+      header.size = 0;
+      await writeEntry(pack, header);
+    } else {
+      if (st.nlink > 1) state.links.set(key, name);
+      header.type = 'file';
+      header.size = st.size;
+      await writeEntry(pack, header, hostPath);
+    }
+  } else if (st.isSymbolicLink()) {
+    header.type = 'symlink';
+    header.linkname = await readlink(hostPath);
+    await writeEntry(pack, header);
+  } else if (st.isCharacterDevice() || st.isBlockDevice()) {
+    const { major, minor } = splitRdev(st.rdev);
+    header.type = st.isCharacterDevice() ? 'character-device' : 'block-device';
+    header.devmajor = major;
+    header.devminor = minor;
+    await writeEntry(pack, header);
+  } else if (st.isFIFO()) {
+    header.type = 'fifo';
+    await writeEntry(pack, header);
+  }
+}
+
+/** Run a producer into a tar pack and expose it as a byte Readable; producer errors destroy it. */
+function packStream(produce: (pack: Pack) => Promise<void>): Readable {
+  const pack = tarStream.pack();
+  produce(pack).then(
+    () => pack.finalize(),
+    (err: unknown) => pack.destroy(err as Error),
+  );
+  return Readable.from(pack as AsyncIterable<Buffer>, { objectMode: false });
+}
+
+async function walkTree(pack: Pack, state: PackState, hostDir: string, prefix: string): Promise<void> {
+  for (const n of await sortedEntries(hostDir)) {
+    const p = join(hostDir, n);
+    const st = await lstat(p);
+    const name = prefix === '' ? n : `${prefix}/${n}`;
+    await emitObject(pack, state, p, name, st);
+    if (st.isDirectory()) await walkTree(pack, state, p, name);
+  }
+}
+
+/** A tar of everything under `dir` (not `dir` itself), hardlinks kept, deterministic order. */
+export function packTree(dir: string): Readable {
+  return packStream(async (pack) => {
+    await walkTree(pack, { links: new Map() }, dir, '');
+  });
+}
+
+/**
+ * A layer tar of an overlay upper dir: whiteouts (char 0:0) become `.wh.<name>` entries, opaque
+ * directories get a `.wh..wh..opq` entry; other xattrs are kept as PAX records.
+ */
+export function packLayerFromUpper(upperDir: string): Readable {
+  return packStream(async (pack) => {
+    const xattrs = await dumpXattrs(upperDir);
+    const state: PackState = { links: new Map(), xattrs };
+    const walk = async (hostDir: string, prefix: string): Promise<void> => {
+      for (const n of await sortedEntries(hostDir)) {
+        const p = join(hostDir, n);
+        const st = await lstat(p);
+        const name = prefix === '' ? n : `${prefix}/${n}`;
+        if (isOverlayWhiteout(st)) {
+          const wh = prefix === '' ? `.wh.${n}` : `${prefix}/.wh.${n}`;
+          await writeEntry(pack, { name: wh, type: 'file', size: 0, mode: 0o644, uid: 0, gid: 0, mtime: st.mtime });
+          continue;
+        }
+        await emitObject(pack, state, p, name, st);
+        if (st.isDirectory()) {
+          if (xattrs.get(p)?.get(OPAQUE_XATTR)?.toString() === 'y') {
+            await writeEntry(pack, { name: `${name}/.wh..wh..opq`, type: 'file', size: 0, mode: 0o644, uid: 0, gid: 0, mtime: st.mtime });
+          }
+          await walk(p, name);
+        }
+      }
+    };
+    // an opaque upper root would hide the whole image: represent it at the top level
+    if (xattrs.get(upperDir)?.get(OPAQUE_XATTR)?.toString() === 'y') {
+      await writeEntry(pack, { name: '.wh..wh..opq', type: 'file', size: 0, mode: 0o644, uid: 0, gid: 0, mtime: new Date(0) });
+    }
+    await walk(upperDir, '');
+  });
+}
+
+/**
+ * Tar of one path inside a rootfs, named by its base name (`docker cp` / GET archive). A final
+ * symlink is archived as a link unless the path ends in "/" or "/.". Throws not-found.
+ */
+export async function packPath(root: string, path: string): Promise<Readable> {
+  const host = await resolveRequestPath(root, path);
+  let st: Stats;
+  try {
+    st = await lstat(host);
+  } catch {
+    throw notFound(`Could not find the file ${path} in container`);
+  }
+  const base = requestBaseName(path);
+  const name = /\/\.$/.test(path) || base === '/' ? '.' : base;
+  return packStream(async (pack) => {
+    const state: PackState = { links: new Map() };
+    await emitObject(pack, state, host, name, st);
+    if (st.isDirectory()) await walkTree(pack, state, host, name);
+  });
+}

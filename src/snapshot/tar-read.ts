@@ -1,0 +1,129 @@
+/**
+ * Reading tar streams with tar-stream: gzip is detected by magic, the uncompressed bytes are
+ * hashed on the way (that hash is a layer's DiffID), and each entry is handed to a callback in order.
+ */
+import { once } from 'node:events';
+import { createGunzip } from 'node:zlib';
+import { createHash } from 'node:crypto';
+import { Readable, Transform, type TransformCallback } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import tarStream from 'tar-stream';
+
+import { invalidArgument, notImplemented } from '../base/errors.js';
+
+/** A tar header as tar-stream decodes it, with PAX records when there were any. */
+export interface TarHeader extends tarStream.Headers {
+  pax?: Record<string, string>;
+}
+
+/** The body of one entry: async-iterable bytes. */
+export type TarBody = AsyncIterable<Buffer>;
+
+/** Called for each entry in order; the body may be left unread. */
+export type EntryHandler = (header: TarHeader, body: TarBody) => Promise<void>;
+
+/** Result of reading a tar: the sha256 and length of the uncompressed stream. */
+export interface ReadTarResult {
+  diffId: string;
+  bytes: number;
+}
+
+/** Pass-through stage that hashes what flows by. */
+class HashTap extends Transform {
+  readonly hash = createHash('sha256');
+  bytes = 0;
+  override _transform(chunk: Buffer, _e: BufferEncoding, cb: TransformCallback): void {
+    this.hash.update(chunk);
+    this.bytes += chunk.length;
+    cb(null, chunk);
+  }
+}
+
+/** Read at least n bytes (or to the end). Returns the head and a stream of all the bytes (head included). */
+async function peek(src: Readable, n: number): Promise<{ head: Buffer; stream: Readable }> {
+  const it = src[Symbol.asyncIterator]() as AsyncIterator<Buffer | string>;
+  const chunks: Buffer[] = [];
+  let len = 0;
+  while (len < n) {
+    const r = await it.next();
+    if (r.done) break;
+    const b = typeof r.value === 'string' ? Buffer.from(r.value) : r.value;
+    chunks.push(b);
+    len += b.length;
+  }
+  const head = Buffer.concat(chunks);
+  async function* all(): AsyncGenerator<Buffer> {
+    try {
+      if (head.length) yield head;
+      for (;;) {
+        const r = await it.next();
+        if (r.done) return;
+        yield typeof r.value === 'string' ? Buffer.from(r.value) : r.value;
+      }
+    } finally {
+      await it.return?.();
+    }
+  }
+  return { head, stream: Readable.from(all(), { objectMode: false }) };
+}
+
+/** Consume whatever is left of an entry body. */
+export async function drain(body: TarBody): Promise<void> {
+  for await (const _ of body) {
+    /* discard */
+  }
+}
+
+/**
+ * Read a tar (plain or gzip) and call `onEntry` for each entry, sequentially. Rejects with the
+ * first error (from the stream or the handler); the source is destroyed then.
+ */
+export async function readTar(src: Readable, onEntry: EntryHandler, opts: { signal?: AbortSignal } = {}): Promise<ReadTarResult> {
+  const { head, stream } = await peek(src, 4);
+  const stages: Transform[] = [];
+  if (head[0] === 0x1f && head[1] === 0x8b) stages.push(createGunzip());
+  else if (head.length >= 4 && head.readUInt32LE(0) === 0xfd2fb528) throw notImplemented('zstd-compressed layers are not supported');
+  const hasher = new HashTap();
+  stages.push(hasher);
+  const extract = tarStream.extract();
+  const ac = new AbortController();
+  const signal = opts.signal ? AbortSignal.any([opts.signal, ac.signal]) : ac.signal;
+
+  const sink = async function (source: AsyncIterable<Buffer>): Promise<void> {
+    for await (const chunk of source) {
+      if (!extract.write(chunk)) await once(extract, 'drain', { signal });
+    }
+    extract.end();
+  };
+  const feed = (
+    stages.length === 2 ? pipeline(stream, stages[0]!, stages[1]!, sink, { signal }) : pipeline(stream, stages[0]!, sink, { signal })
+  ).catch((err: unknown) => {
+    extract.destroy(err as Error);
+    throw err;
+  });
+
+  const consume = (async () => {
+    for await (const entry of extract) {
+      await onEntry(entry.header as TarHeader, entry as unknown as TarBody);
+      await drain(entry as unknown as TarBody);
+    }
+  })().catch((err: unknown) => {
+    ac.abort(err);
+    extract.destroy(err as Error);
+    throw err;
+  });
+
+  const [c, f] = await Promise.allSettled([consume, feed]);
+  if (c.status === 'rejected') throw wrapTarError(c.reason);
+  if (f.status === 'rejected') throw wrapTarError(f.reason);
+  return { diffId: `sha256:${hasher.hash.digest('hex')}`, bytes: hasher.bytes };
+}
+
+function wrapTarError(err: unknown): unknown {
+  if (err instanceof Error && 'kind' in err) return err;
+  const code = (err as NodeJS.ErrnoException | undefined)?.code;
+  if (code === 'Z_DATA_ERROR' || code === 'Z_BUF_ERROR' || /tar|header|checksum/i.test(String((err as Error)?.message))) {
+    return invalidArgument(`invalid tar stream: ${(err as Error).message}`, { cause: err });
+  }
+  return err;
+}

@@ -1,0 +1,148 @@
+/**
+ * Content-addressed blob store (containerd's layout): blobs live at
+ * `<root>/content/blobs/sha256/<hex>`; writes go to `<root>/content/ingest/<random>` through a
+ * DigestVerifier, are fsynced, then renamed into place. An existing blob counts as success.
+ */
+import { randomBytes } from 'node:crypto';
+import { createReadStream, createWriteStream, type ReadStream } from 'node:fs';
+import { mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+
+import { invalidArgument, notFound } from '../base/errors.js';
+import { DIGEST_RE } from '../base/digest.js';
+import { fsyncDir } from '../host/atomic-fs.js';
+import { DigestVerifier } from './digest-verifier.js';
+
+/** Options for one ingest. */
+export interface IngestOptions {
+  /** Expected digest: the write is rejected (nothing stored) when the bytes differ. */
+  expected?: string;
+  /** Expected size in bytes, when known. */
+  size?: number;
+  signal?: AbortSignal;
+}
+
+/** What was stored. */
+export interface IngestResult {
+  digest: string;
+  size: number;
+}
+
+/** Reads blobs. */
+export interface Provider {
+  has(digest: string): Promise<boolean>;
+  readBlob(digest: string): Promise<Buffer>;
+  openBlob(digest: string): ReadStream;
+  blobSize(digest: string): Promise<number>;
+}
+
+/** Writes blobs. */
+export interface Ingester {
+  ingest(src: Readable | Uint8Array, opts?: IngestOptions): Promise<IngestResult>;
+}
+
+/** Content store with listing and deletion. */
+export interface ContentStore extends Provider, Ingester {
+  delete(digest: string): Promise<void>;
+  list(): Promise<string[]>;
+}
+
+function checkDigest(d: string): string {
+  if (!DIGEST_RE.test(d)) throw invalidArgument(`invalid digest: ${d}`);
+  return d.slice(7);
+}
+
+/** The filesystem implementation of {@link ContentStore}. */
+export class FsContentStore implements ContentStore {
+  private readonly blobDir: string;
+  private readonly ingestDir: string;
+  /** `root` is the data root; blobs go under `<root>/content`. */
+  constructor(root: string) {
+    this.blobDir = join(root, 'content', 'blobs', 'sha256');
+    this.ingestDir = join(root, 'content', 'ingest');
+  }
+
+  /** Create the directories and remove ingest files left by a crash. */
+  async init(): Promise<void> {
+    await mkdir(this.blobDir, { recursive: true });
+    await rm(this.ingestDir, { recursive: true, force: true });
+    await mkdir(this.ingestDir, { recursive: true });
+  }
+
+  /** Path of a blob on disk (whether or not it exists). */
+  blobPath(digest: string): string {
+    return join(this.blobDir, checkDigest(digest));
+  }
+
+  async has(digest: string): Promise<boolean> {
+    try {
+      return (await stat(this.blobPath(digest))).isFile();
+    } catch {
+      return false;
+    }
+  }
+
+  async blobSize(digest: string): Promise<number> {
+    try {
+      return (await stat(this.blobPath(digest))).size;
+    } catch {
+      throw notFound(`content ${digest}: not found`);
+    }
+  }
+
+  async readBlob(digest: string): Promise<Buffer> {
+    try {
+      return await readFile(this.blobPath(digest));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw notFound(`content ${digest}: not found`);
+      throw err;
+    }
+  }
+
+  /** A read stream of a blob (errors with ENOENT on first read when missing). */
+  openBlob(digest: string): ReadStream {
+    return createReadStream(this.blobPath(digest));
+  }
+
+  /**
+   * Store bytes. Digest and size are checked before the rename, so a mismatch stores nothing.
+   * A blob that already exists is success (its bytes are still read and verified).
+   */
+  async ingest(src: Readable | Uint8Array, opts: IngestOptions = {}): Promise<IngestResult> {
+    if (opts.expected !== undefined) checkDigest(opts.expected);
+    await mkdir(this.ingestDir, { recursive: true });
+    const tmp = join(this.ingestDir, randomBytes(12).toString('hex'));
+    const verifier = new DigestVerifier(opts.expected, opts.size);
+    const input = src instanceof Readable ? src : Readable.from([Buffer.from(src)]);
+    try {
+      await pipeline(input, verifier, createWriteStream(tmp, { flags: 'wx', mode: 0o644 }), opts.signal ? { signal: opts.signal } : {});
+      const fh = await open(tmp, 'r+');
+      try {
+        await fh.sync();
+      } finally {
+        await fh.close();
+      }
+      const digest = verifier.digest;
+      const dest = this.blobPath(digest);
+      await rename(tmp, dest); // replacing an identical blob is harmless
+      await fsyncDir(this.blobDir);
+      return { digest, size: verifier.bytes };
+    } finally {
+      await rm(tmp, { force: true });
+    }
+  }
+
+  async delete(digest: string): Promise<void> {
+    await rm(this.blobPath(digest), { force: true });
+  }
+
+  async list(): Promise<string[]> {
+    try {
+      return (await readdir(this.blobDir)).filter((n) => /^[0-9a-f]{64}$/.test(n)).map((n) => `sha256:${n}`);
+    } catch {
+      return [];
+    }
+  }
+}
