@@ -35,13 +35,14 @@ export interface FakeEngine {
 const TS = '2024-01-01T00:00:00.123456789Z';
 
 /** Containers the fake knows: c1 (running, no TTY), tty1 (running, TTY), stopped1 (exited). */
-const CONTAINERS: Record<string, { tty: boolean; running: boolean }> = {
+const CONTAINERS: Record<string, { tty: boolean; running: boolean; created?: boolean }> = {
+  ['a'.repeat(64)]: { tty: false, running: false, created: true },
   c1: { tty: false, running: true },
   tty1: { tty: true, running: true },
   stopped1: { tty: false, running: false },
 };
 
-function lookup(ref: string): { tty: boolean; running: boolean } {
+function lookup(ref: string): { tty: boolean; running: boolean; created?: boolean } {
   const c = CONTAINERS[ref];
   if (!c) throw notFound(`No such container: ${ref}`);
   return c;
@@ -55,7 +56,7 @@ async function* gen<T>(items: T[]): AsyncGenerator<T> {
  * An echo session: stdin is echoed back as stdout ("echo:" prefix, no TTY) or raw (TTY); when
  * stdin ends, "bye\n" is written and the output ends.
  */
-function echoSession(label: string, tty: boolean, seen: Map<string, Buffer>): AttachSession {
+function echoSession(label: string, tty: boolean, seen: Map<string, Buffer>, onEnd?: () => void): AttachSession {
   const out = new PassThrough({ objectMode: true });
   const stdin = new PassThrough();
   seen.set(label, Buffer.alloc(0));
@@ -66,6 +67,7 @@ function echoSession(label: string, tty: boolean, seen: Map<string, Buffer>): At
   stdin.on('end', () => {
     out.write({ stream: 'stderr', data: Buffer.from('bye\n'), time: TS } satisfies OutputChunk);
     out.end();
+    onEnd?.();
   });
   return {
     tty,
@@ -86,6 +88,9 @@ export function createFakeEngine(): FakeEngine {
   const waiters: Array<(code: number) => void> = [];
   const stdinSeen = new Map<string, Buffer>();
   const eventSubs = new Set<(e: SystemEvent) => void>();
+  const exitAll = (code: number): void => {
+    for (const w of waiters.splice(0)) w(code);
+  };
 
   const engine: Engine = {
     containers: {
@@ -121,7 +126,8 @@ export function createFakeEngine(): FakeEngine {
       },
       async start(ref) {
         rec('containers.start', ref);
-        if (lookup(ref).running) throw notModified('container already started');
+        const c = lookup(ref);
+        if (c.running && !c.created) throw notModified('container already started');
       },
       async stop(ref, opts) {
         rec('containers.stop', ref, opts);
@@ -160,8 +166,9 @@ export function createFakeEngine(): FakeEngine {
       async attach(ref, opts) {
         rec('containers.attach', ref, opts);
         const c = lookup(ref);
-        if (!c.running) throw conflict('You cannot attach to a stopped container, start it first');
-        return echoSession(`attach:${ref}`, c.tty, stdinSeen);
+        if (!c.running && !c.created) throw conflict('You cannot attach to a stopped container, start it first');
+        // The created container "exits 0" once its stdin ends (echo session done).
+        return echoSession(`attach:${ref}`, c.tty, stdinSeen, c.created ? () => setTimeout(() => exitAll(0), 10) : undefined);
       },
       async resize(ref, h, w) {
         rec('containers.resize', ref, h, w);
@@ -369,9 +376,7 @@ export function createFakeEngine(): FakeEngine {
     engine,
     calls,
     stdinSeen,
-    exit(code) {
-      for (const w of waiters.splice(0)) w(code);
-    },
+    exit: exitAll,
     emitEvent(ev) {
       for (const s of eventSubs) s(ev);
     },

@@ -16,6 +16,7 @@ export const CLI_VERSION = '0.1.0';
 
 type Loader = () => Promise<CommandFn>;
 
+const ver: Loader = async () => (await import('./commands/version.js')).version;
 const sys = (n: string): Loader => async () => ((await import('./commands/system.js')) as unknown as Record<string, CommandFn>)[n]!;
 const img = (n: string): Loader => async () => ((await import('./commands/images.js')) as unknown as Record<string, CommandFn>)[n]!;
 const ctr = (n: string): Loader => async () => ((await import('./commands/containers.js')) as unknown as Record<string, CommandFn>)[n]!;
@@ -25,7 +26,7 @@ const cp = (n: string): Loader => async () => ((await import('./commands/cp.js')
 
 /** Top-level commands. */
 const TOP: Record<string, Loader> = {
-  version: sys('version'), info: sys('info'), events: sys('events'),
+  version: ver, info: sys('info'), events: sys('events'),
   ps: ctr('ps'), inspect: ctr('inspect'), stop: ctr('stop'), kill: ctr('kill'), restart: ctr('restart'),
   rm: ctr('rm'), logs: ctr('logs'), wait: ctr('wait'), top: ctr('top'), stats: ctr('stats'),
   pause: ctr('pause'), unpause: ctr('unpause'), rename: ctr('rename'), update: ctr('update'),
@@ -148,6 +149,13 @@ export async function main(penv: MainEnv): Promise<number> {
     penv.stderr.write(`berth: unknown command: berth ${cmd}\n\nRun 'berth --help' for more information\n`);
     return 125;
   }
+  const dd = rest.indexOf('--');
+  const positionalTail = /(^| )(run|create|exec|top)$/.test(shown);
+  const helpAt = positionalTail ? (rest[0] === '--help' ? 0 : -1) : rest.indexOf('--help');
+  if (helpAt >= 0 && (dd < 0 || helpAt < dd)) {
+    penv.stdout.write(`Usage:  berth ${shown} [OPTIONS]${shown.endsWith('run') || shown.endsWith('create') ? ' IMAGE [COMMAND] [ARG...]' : ''}\n\nSee the docker CLI reference for '${shown.replace(/^container |^image /, '')}': berth accepts the same flags.\n`);
+    return 0;
+  }
   let client: ApiClient | undefined;
   const cli: Cli = {
     out: penv.stdout,
@@ -215,6 +223,11 @@ export function reportError(stderr: Writable, cmd: string, err: unknown): number
 
 /** Entry used by bin/berth.ts. */
 export async function cliMain(binDir: string): Promise<number> {
+  // `berth events | head`: a closed stdout ends the CLI quietly, like a Go program on SIGPIPE.
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(0);
+    throw err;
+  });
   return main({
     argv: process.argv.slice(2),
     env: process.env,

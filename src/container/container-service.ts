@@ -51,11 +51,20 @@ export interface ContainerServiceOptions {
 interface Deferred<T> {
   promise: Promise<T>;
   resolve(v: T): void;
+  settled: boolean;
 }
 function deferred<T>(): Deferred<T> {
-  let resolve!: (v: T) => void;
-  const promise = new Promise<T>((r) => (resolve = r));
-  return { promise, resolve };
+  let res!: (v: T) => void;
+  const promise = new Promise<T>((r) => (res = r));
+  const d: Deferred<T> = {
+    promise,
+    settled: false,
+    resolve(v: T) {
+      d.settled = true;
+      res(v);
+    },
+  };
+  return d;
 }
 
 interface Live {
@@ -528,7 +537,8 @@ export class LocalContainers implements ContainerService {
       const lc = (rec.HostConfig['LogConfig'] as { Config?: Record<string, string> }).Config ?? {};
       const logSizeMax = lc['max-size'] ? parseSize(lc['max-size']) : undefined;
       const live: Live = this.live.get(rec.Id) ?? { exit: deferred(), pendingStdin: [], startedAtMs: Date.now() };
-      live.exit = deferred();
+      // attach sessions opened before start already wait on the pending deferred: keep it
+      if (live.exit.settled) live.exit = deferred();
       live.startedAtMs = Date.now();
       this.live.set(rec.Id, live);
       const res = await spawnConmon({
@@ -917,6 +927,8 @@ export class LocalContainers implements ContainerService {
     const signal = opts.signal ? AbortSignal.any([opts.signal, ac.signal]) : ac.signal;
     const live = this.live.get(rec.Id) ?? { exit: deferred<number>(), pendingStdin: [], startedAtMs: 0 };
     if (!this.live.has(rec.Id)) this.live.set(rec.Id, live);
+    // not running: the session follows the next run (docker start -a attaches before start)
+    if (!rec.State.Running && live.exit.settled) live.exit = deferred();
     // The session ends at the end of the current run — or the next one, for a container not yet started.
     const runEnd = (): Promise<unknown> => {
       const l = this.live.get(rec.Id)!;
@@ -969,12 +981,22 @@ export class LocalContainers implements ContainerService {
     let err = '';
     child.stderr.on('data', (d: Buffer) => (err += d.toString()));
     child.on('error', (e) => this.o.log(`socat: ${e.message}`));
+    if (process.env['BERTH_DEBUG']) {
+      src.on('end', () => this.o.log(`stdin of ${rec.Id.slice(0, 12)}: end`));
+      this.o.log(`stdin bridge for ${rec.Id.slice(0, 12)} started`);
+    }
     child.on('exit', (code) => {
+      if (process.env['BERTH_DEBUG']) this.o.log(`stdin bridge for ${rec.Id.slice(0, 12)} exited ${code}`);
       if (code) this.o.log(`stdin bridge for ${rec.Id.slice(0, 12)} exited ${code}: ${err.trim()}`);
       src.destroy();
     });
     child.stdin.on('error', () => undefined);
-    src.pipe(child.stdin);
+    // conmon 2.1 can miss an EOF that arrives in the same wakeup as the last data, leaving the
+    // container's stdin open: hand the data over, let conmon drain it, then close.
+    src.pipe(child.stdin, { end: false });
+    src.once('end', () => {
+      setTimeout(() => child.stdin.end(), 100);
+    });
   }
 
   async resize(ref: string, h: number, w: number): Promise<void> {

@@ -3,8 +3,9 @@
  * A `P` (partial) record continues on the next one; `F` ends a line. Reconstructing bytes:
  * content, plus "\n" after an F record — which gives back exactly what the process wrote.
  */
-import { open, stat } from 'node:fs/promises';
+import { open, stat, type FileHandle } from 'node:fs/promises';
 import { watch } from 'node:fs';
+import { basename, dirname } from 'node:path';
 import type { OutputChunk } from '../engine/services.js';
 
 /** One parsed log record. */
@@ -80,50 +81,69 @@ export async function* readK8sLog(path: string, opts: ReadLogOptions): AsyncGene
   let watcher: ReturnType<typeof watch> | undefined;
   if (opts.follow) {
     try {
-      watcher = watch(path, () => wake?.());
+      const base = basename(path);
+      watcher = watch(dirname(path), (_ev, f) => {
+        if (!f || String(f) === base) wake?.();
+      });
       watcher.on('error', () => undefined);
     } catch {
       watcher = undefined;
     }
   }
+  let fh: FileHandle | undefined;
+  let ino = -1;
   try {
     for (;;) {
       if (opts.signal?.aborted) return;
-      let size = 0;
+      // Keep the file open once it exists: a log deleted under us (--rm) stays readable,
+      // and a rotated one (new inode at the path) is drained before switching.
+      let pathIno = -1;
       try {
-        size = (await stat(path)).size;
+        pathIno = (await stat(path)).ino;
       } catch {
-        size = 0;
+        pathIno = -1;
       }
-      if (size < offset) {
-        // truncated by rotation: start again
+      if (!fh && pathIno >= 0) {
+        try {
+          fh = await open(path, 'r');
+          ino = (await fh.stat()).ino;
+        } catch {
+          fh = undefined;
+        }
+      }
+      let size = 0;
+      if (fh) size = (await fh.stat()).size;
+      if (fh && size < offset) {
+        // truncated in place (conmon's size limit): start again
         offset = 0;
         rest = Buffer.alloc(0);
       }
-      if (size > offset) {
-        const fh = await open(path, 'r');
-        try {
-          while (offset < size) {
-            const len = Math.min(size - offset, 1 << 20);
-            const buf = Buffer.allocUnsafe(len);
-            const { bytesRead } = await fh.read(buf, 0, len, offset);
-            if (bytesRead <= 0) break;
-            offset += bytesRead;
-            let chunk = rest.length ? Buffer.concat([rest, buf.subarray(0, bytesRead)]) : buf.subarray(0, bytesRead);
-            let start = 0;
-            for (;;) {
-              const nl = chunk.indexOf(0x0a, start);
-              if (nl < 0) break;
-              const rec = parseK8sLine(chunk.subarray(start, nl));
-              start = nl + 1;
-              if (rec) yield rec;
-            }
-            rest = Buffer.from(chunk.subarray(start));
-            chunk = Buffer.alloc(0);
+      if (fh && size > offset) {
+        while (offset < size) {
+          const len = Math.min(size - offset, 1 << 20);
+          const buf = Buffer.allocUnsafe(len);
+          const { bytesRead } = await fh.read(buf, 0, len, offset);
+          if (bytesRead <= 0) break;
+          offset += bytesRead;
+          const chunk = rest.length ? Buffer.concat([rest, buf.subarray(0, bytesRead)]) : buf.subarray(0, bytesRead);
+          let start = 0;
+          for (;;) {
+            const nl = chunk.indexOf(0x0a, start);
+            if (nl < 0) break;
+            const rec = parseK8sLine(chunk.subarray(start, nl));
+            start = nl + 1;
+            if (rec) yield rec;
           }
-        } finally {
-          await fh.close();
+          rest = Buffer.from(chunk.subarray(start));
         }
+        continue;
+      }
+      if (fh && pathIno >= 0 && pathIno !== ino) {
+        // rotated: the old file is drained, move to the new one
+        await fh.close();
+        fh = undefined;
+        offset = 0;
+        rest = Buffer.alloc(0);
         continue;
       }
       if (!opts.follow || stopped) return;
@@ -134,6 +154,7 @@ export async function* readK8sLog(path: string, opts: ReadLogOptions): AsyncGene
       wake = undefined;
     }
   } finally {
+    await fh?.close().catch(() => undefined);
     watcher?.close();
     opts.signal?.removeEventListener('abort', onAbort);
   }

@@ -3,7 +3,9 @@
  * live in container/; this only runs the runtime's verbs and classifies its errors.
  */
 import { execFile } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
+import { readFile, mkdtemp, writeFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { EngineError, internal, notFound } from '../base/errors.js';
 
 /** Where a runtime is and how to call it. */
@@ -153,6 +155,13 @@ export class OciRuntime {
 
   /** Apply new resource limits (OCI linux.resources JSON) to a running container. */
   async update(id: string, resources: object): Promise<void> {
-    await run(this.config.path, this.a('update', '--resources', '-', id), JSON.stringify(resources));
+    const dir = await mkdtemp(join(tmpdir(), 'berth-update-'));
+    const file = join(dir, 'resources.json');
+    try {
+      await writeFile(file, JSON.stringify(resources));
+      await run(this.config.path, this.a('update', '--resources', file, id));
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   }
 }

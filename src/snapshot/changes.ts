@@ -1,6 +1,6 @@
 /** Docker's `GET /containers/{id}/changes` computed from an overlay upper dir and its lower dirs. */
 import { lstat } from 'node:fs/promises';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import type { Stats } from 'node:fs';
 
 import { isOverlayWhiteout, sortedEntries } from './pack.js';
@@ -61,7 +61,8 @@ async function lowerNames(lowerDirs: readonly string[], rel: string[]): Promise<
  * whiteouts are deleted, entries also present below are modified, others added. An opaque
  * directory hides everything below it: lower children missing from the upper are deleted.
  */
-export async function changes(upperDir: string, lowerDirs: readonly string[]): Promise<Change[]> {
+export async function changes(upperDirIn: string, lowerDirs: readonly string[]): Promise<Change[]> {
+  const upperDir = resolve(upperDirIn);
   const opaque = await dumpXattrs(upperDir, `^${OPAQUE_XATTR.replace(/\./g, '\\.')}$`);
   const out: Change[] = [];
   const walk = async (dir: string, rel: string[], underOpaque: boolean): Promise<void> => {

@@ -43,7 +43,7 @@ export async function extractInto(root: string, destDir: string, tar: Readable, 
       try {
         s = await lstat(host);
       } catch {
-        await mkdir(host, { mode: 0o755 });
+        await mkdir(host, { recursive: true, mode: 0o755 });
         s = await lstat(host);
       }
       if (!s.isDirectory()) throw invalidArgument(`cannot extract ${JSON.stringify(comps.join('/'))}: ${JSON.stringify(c)} is not a directory`);

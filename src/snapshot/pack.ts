@@ -5,8 +5,7 @@
  */
 import { createReadStream, type Stats } from 'node:fs';
 import { lstat, readdir, readlink } from 'node:fs/promises';
-import { join } from 'node:path';
-import { once } from 'node:events';
+import { join, resolve } from 'node:path';
 import { Readable } from 'node:stream';
 import tarStream from 'tar-stream';
 
@@ -34,21 +33,49 @@ export async function sortedEntries(dir: string): Promise<string[]> {
   return names.sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
 }
 
+/** Wait until a writable drains or closes, without leaving listeners behind. */
+function drainOrClose(e: NodeJS.EventEmitter): Promise<void> {
+  return new Promise((resolve) => {
+    const done = (): void => {
+      e.off('drain', done);
+      e.off('close', done);
+      resolve();
+    };
+    e.on('drain', done);
+    e.on('close', done);
+  });
+}
+
 async function writeEntry(pack: Pack, header: tarStream.Headers & { pax?: Record<string, string> }, file?: string): Promise<void> {
   await new Promise<void>((resolve, reject) => {
-    const e = pack.entry(header, (err) => (err ? reject(err) : resolve()));
+    let settled = false;
+    const settle = (err?: unknown): void => {
+      if (settled) return;
+      settled = true;
+      if (err) reject(err);
+      else resolve();
+    };
+    const e = pack.entry(header, (err) => settle(err ?? undefined));
+    // the consumer went away (pack destroyed): stop instead of waiting for a drain that never comes
+    e.once('close', () => settle(new Error('tar stream closed')));
     if (file === undefined) {
       e.end();
       return;
     }
     (async () => {
-      for await (const chunk of createReadStream(file)) {
-        if (!e.write(chunk)) await once(e, 'drain');
+      const rs = createReadStream(file);
+      try {
+        for await (const chunk of rs) {
+          if (settled) return;
+          if (!e.write(chunk)) await drainOrClose(e);
+        }
+      } finally {
+        rs.destroy();
       }
       e.end();
     })().catch((err: unknown) => {
       e.destroy(err as Error);
-      reject(err);
+      settle(err);
     });
   });
 }
@@ -142,7 +169,8 @@ export function packTree(dir: string): Readable {
  * A layer tar of an overlay upper dir: whiteouts (char 0:0) become `.wh.<name>` entries, opaque
  * directories get a `.wh..wh..opq` entry; other xattrs are kept as PAX records.
  */
-export function packLayerFromUpper(upperDir: string): Readable {
+export function packLayerFromUpper(upperDirIn: string): Readable {
+  const upperDir = resolve(upperDirIn);
   return packStream(async (pack) => {
     const xattrs = await dumpXattrs(upperDir);
     const state: PackState = { links: new Map(), xattrs };

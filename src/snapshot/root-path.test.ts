@@ -9,8 +9,9 @@ import { extractInto } from './extract-into.js';
 import { GoMode, resolveInRoot, statInRoot } from './root-path.js';
 import { makeTar } from './test-helpers.js';
 
-async function withTmp(fn: (dir: string) => Promise<void>): Promise<void> {
+async function withTmp(fn: (root: string, tmp: string) => Promise<void>): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), 'berth-root-'));
+  await mkdir(join(dir, 'rootfs'));
   try {
     await fn(join(dir, 'rootfs'), dir);
   } finally {

@@ -112,7 +112,13 @@ async function wait(ctx: RequestContext, res: ServerResponse): Promise<void> {
   startStream(res, 'application/json');
   let body: Json;
   try {
-    const r = await w.result;
+    // The client may hang up early (`docker run -d` abandons its wait): stop waiting then.
+    const aborted = new Promise<never>((_, reject) => {
+      if (ctx.signal.aborted) reject(ctx.signal.reason);
+      ctx.signal.addEventListener('abort', () => reject(ctx.signal.reason), { once: true });
+    });
+    aborted.catch(() => undefined);
+    const r = await Promise.race([w.result, aborted]);
     body = { StatusCode: r.StatusCode, Error: r.Error ?? null };
   } catch (e) {
     if (ctx.signal.aborted) return;

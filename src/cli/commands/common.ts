@@ -92,3 +92,8 @@ export function requireArgs(cmd: string, args: readonly string[], min: number, m
     throw new UsageError(`"berth ${cmd}" requires ${what}.`);
   }
 }
+
+/** Encode an object reference for a URL path, keeping `/`, `:` and `@` readable (as docker does). */
+export function encPath(ref: string): string {
+  return encodeURIComponent(ref).replace(/%2F/gi, '/').replace(/%3A/gi, ':').replace(/%40/g, '@');
+}

@@ -2,7 +2,7 @@
  * System commands: version, info, events, system df, system prune.
  */
 
-import { ApiError, CLIENT_API_VERSION } from '../../client/index.js';
+import { ApiError } from '../../client/index.js';
 import { flagBool, flagList, flagStr, parseArgs, type FlagSpec } from '../args.js';
 import type { Cli } from '../context.js';
 import { bytesSize, humanSize, renderList, renderOne } from '../format.js';
@@ -11,71 +11,6 @@ import { confirm, filtersFromFlags, parseTimestampArg, rfc3339NanoFixed } from '
 
 const CLI_VERSION = '0.1.0';
 const formatFlag: FlagSpec = { name: 'format', short: 'f', type: 'string' };
-
-function goArch(): string {
-  const a = process.arch;
-  return a === 'x64' ? 'amd64' : a === 'ia32' ? '386' : a;
-}
-
-/** `berth version [--format]`. */
-export async function version(cli: Cli, argv: string[]): Promise<number> {
-  const p = parseArgs(argv, [formatFlag], { command: 'version' });
-  const clientInfo = {
-    Platform: { Name: '' },
-    Version: CLI_VERSION,
-    ApiVersion: CLIENT_API_VERSION,
-    DefaultAPIVersion: CLIENT_API_VERSION,
-    GitCommit: 'unknown',
-    GoVersion: process.version,
-    Os: process.platform,
-    Arch: goArch(),
-    BuildTime: '',
-    Context: 'default',
-  };
-  let server: Record<string, unknown> | undefined;
-  let serverErr: unknown;
-  try {
-    const c = await cli.client();
-    clientInfo.ApiVersion = c.apiVersion;
-    server = await c.get<Record<string, unknown>>('/version');
-  } catch (err) {
-    serverErr = err;
-  }
-  const format = flagStr(p, 'format');
-  if (format) {
-    cli.print(renderOne(format, { Client: clientInfo, Server: server ?? null }));
-  } else {
-    let s = 'Client:\n';
-    s += ` Version:           ${clientInfo.Version}\n`;
-    s += ` API version:       ${clientInfo.ApiVersion}\n`;
-    s += ` Node version:      ${clientInfo.GoVersion}\n`;
-    s += ` OS/Arch:           ${clientInfo.Os}/${clientInfo.Arch}\n`;
-    s += ` Context:           ${clientInfo.Context}\n`;
-    if (server) {
-      const platform = (server['Platform'] as { Name?: string } | undefined)?.Name;
-      s += `\nServer:${platform ? ` ${platform}` : ''}\n`;
-      const comps = (server['Components'] as { Name: string; Version: string; Details?: Record<string, string> }[] | undefined) ?? [];
-      const engine = comps.find((c) => c.Name === 'Engine');
-      const d = engine?.Details ?? {};
-      s += ' Engine:\n';
-      s += `  Version:          ${String(server['Version'] ?? '')}\n`;
-      s += `  API version:      ${String(server['ApiVersion'] ?? '')} (minimum version ${String(server['MinAPIVersion'] ?? '')})\n`;
-      if (server['GoVersion'] ?? d['GoVersion']) s += `  Go version:       ${String(server['GoVersion'] ?? d['GoVersion'])}\n`;
-      s += `  Git commit:       ${String(server['GitCommit'] ?? d['GitCommit'] ?? '')}\n`;
-      s += `  Built:            ${String(server['BuildTime'] ?? d['BuildTime'] ?? '')}\n`;
-      s += `  OS/Arch:          ${String(server['Os'] ?? '')}/${String(server['Arch'] ?? '')}\n`;
-      s += `  Experimental:     ${String(server['Experimental'] ?? false)}\n`;
-      for (const c of comps) {
-        if (c.Name === 'Engine') continue;
-        s += ` ${c.Name}:\n  Version:          ${c.Version}\n`;
-        if (c.Details?.['GitCommit']) s += `  GitCommit:        ${c.Details['GitCommit']}\n`;
-      }
-    }
-    cli.print(s);
-  }
-  if (serverErr) throw serverErr;
-  return 0;
-}
 
 /** `berth info [--format]` / `berth system info`. */
 export async function info(cli: Cli, argv: string[]): Promise<number> {

@@ -24,24 +24,29 @@ export const DEFAULT_CAPABILITIES: string[] = [
   'CAP_AUDIT_WRITE',
 ];
 
-let cachedLast: number | undefined;
+let cachedAll: string[] | undefined;
 
-/** Highest capability number the running kernel supports (/proc/sys/kernel/cap_last_cap). */
-function lastCap(): number {
-  if (cachedLast === undefined) {
+/**
+ * Capabilities this daemon can hand out: the kernel's (/proc/sys/kernel/cap_last_cap) intersected
+ * with our own bounding set (/proc/self/status CapBnd). A runtime cannot grant a capability outside
+ * its bounding set ("unable to apply caps: operation not permitted"); on the project hosts
+ * CAP_SYS_RESOURCE is missing (host-notes), so privileged containers get everything else.
+ */
+export function allCapabilities(): string[] {
+  if (!cachedAll) {
+    let last = KNOWN_CAPABILITIES.length - 1;
     try {
       const n = Number(readFileSync('/proc/sys/kernel/cap_last_cap', 'utf8').trim());
-      cachedLast = Number.isInteger(n) && n > 0 ? Math.min(n, KNOWN_CAPABILITIES.length - 1) : KNOWN_CAPABILITIES.length - 1;
-    } catch {
-      cachedLast = KNOWN_CAPABILITIES.length - 1;
-    }
+      if (Number.isInteger(n) && n > 0) last = Math.min(n, last);
+    } catch { /* keep the full list */ }
+    let bounding: bigint | undefined;
+    try {
+      const m = /^CapBnd:\s*([0-9a-f]+)$/m.exec(readFileSync('/proc/self/status', 'utf8'));
+      if (m) bounding = BigInt(`0x${m[1]}`);
+    } catch { /* not Linux: no filter */ }
+    cachedAll = KNOWN_CAPABILITIES.slice(0, last + 1).filter((_, i) => bounding === undefined || ((bounding >> BigInt(i)) & 1n) === 1n);
   }
-  return cachedLast;
-}
-
-/** All capabilities the running kernel supports (what a privileged container gets). */
-export function allCapabilities(): string[] {
-  return KNOWN_CAPABILITIES.slice(0, lastCap() + 1);
+  return [...cachedAll];
 }
 
 /** "net_admin" / "CAP_NET_ADMIN" / "ALL" → canonical name; unknown → invalidArgument. */

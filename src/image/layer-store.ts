@@ -1,0 +1,117 @@
+/**
+ * Unpacked layers, shared by every image that has them: `<root>/layers/<chainID-hex>/diff` is an
+ * overlayfs lower dir, `layer.json` beside it records the DiffID, parent chain and size. A layer is
+ * unpacked into `<root>/layers/tmp-<random>/` and renamed into place once complete; a directory
+ * without `layer.json` is incomplete and removed by {@link LayerStore.init}.
+ */
+import { randomBytes } from 'node:crypto';
+import { readdir, rename, rm, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Readable } from 'node:stream';
+
+import { readJsonIfExists, writeJsonAtomic, fsyncDir } from '../host/atomic-fs.js';
+import { chainIds } from '../oci/index.js';
+import { applyLayer } from '../snapshot/index.js';
+
+/** What is recorded for one unpacked layer. */
+export interface LayerInfo {
+  chainId: string;
+  diffId: string;
+  /** ChainID of the layer below, or "" for a base layer. */
+  parent: string;
+  /** Bytes of file content unpacked. */
+  size: number;
+}
+
+/** The on-disk layer store. */
+export class LayerStore {
+  private readonly dir: string;
+  private readonly cache = new Map<string, LayerInfo>();
+  /** `root` is the data root; layers go under `<root>/layers`. */
+  constructor(root: string) {
+    this.dir = join(root, 'layers');
+  }
+
+  /** Remove temp and incomplete layer dirs; load the rest. */
+  async init(): Promise<void> {
+    this.cache.clear();
+    let names: string[] = [];
+    try {
+      names = await readdir(this.dir);
+    } catch {
+      return;
+    }
+    for (const n of names) {
+      const p = join(this.dir, n);
+      const info = /^[0-9a-f]{64}$/.test(n) ? await readJsonIfExists<LayerInfo>(join(p, 'layer.json')).catch(() => undefined) : undefined;
+      if (!info) {
+        await rm(p, { recursive: true, force: true });
+        continue;
+      }
+      this.cache.set(info.chainId, info);
+    }
+  }
+
+  /** The overlay lower dir of a layer. */
+  diffDir(chainId: string): string {
+    return join(this.dir, chainId.replace(/^sha256:/, ''), 'diff');
+  }
+
+  /** Info of a committed layer. */
+  get(chainId: string): LayerInfo | undefined {
+    return this.cache.get(chainId);
+  }
+
+  /** All committed layers. */
+  list(): LayerInfo[] {
+    return [...this.cache.values()];
+  }
+
+  /**
+   * Unpack a layer tar on top of `parentChain` (undefined for a base layer) and commit it. When a
+   * layer with the same ChainID already exists the new copy is discarded: each layer is on disk once.
+   */
+  async register(tar: Readable, parentChain: string | undefined, opts: { signal?: AbortSignal } = {}): Promise<LayerInfo> {
+    const tmp = join(this.dir, `tmp-${randomBytes(8).toString('hex')}`);
+    try {
+      const r = await applyLayer(tar, join(tmp, 'diff'), opts);
+      const chainId = parentChain ? chainIds([parentChain, r.diffId])[1]! : r.diffId;
+      const existing = this.cache.get(chainId);
+      if (existing) return existing;
+      const info: LayerInfo = { chainId, diffId: r.diffId, parent: parentChain ?? '', size: r.size };
+      await writeJsonAtomic(join(tmp, 'layer.json'), info);
+      const final = join(this.dir, chainId.slice(7));
+      try {
+        await rename(tmp, final);
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code;
+        if (code !== 'ENOTEMPTY' && code !== 'EEXIST') throw err;
+        // a concurrent register of the same layer won
+        const won = await readJsonIfExists<LayerInfo>(join(final, 'layer.json'));
+        if (!won) throw err;
+        this.cache.set(chainId, won);
+        return won;
+      }
+      await fsyncDir(this.dir);
+      this.cache.set(chainId, info);
+      return info;
+    } finally {
+      await rm(tmp, { recursive: true, force: true });
+    }
+  }
+
+  /** Delete a layer directory. */
+  async remove(chainId: string): Promise<void> {
+    this.cache.delete(chainId);
+    await rm(join(this.dir, chainId.slice(7)), { recursive: true, force: true });
+  }
+
+  /** True when the layer directory exists on disk. */
+  async exists(chainId: string): Promise<boolean> {
+    try {
+      return (await stat(this.diffDir(chainId))).isDirectory();
+    } catch {
+      return false;
+    }
+  }
+}
