@@ -57,7 +57,7 @@ const GROUPS: Record<string, Record<string, Loader>> = {
 };
 
 /** Commands whose daemon errors print "berth: Error response from daemon: …" and exit 125 (docker run). */
-const STATUS_125 = new Set(['run']);
+const STATUS_125 = new Set(['run', 'create']);
 
 const HELP = `
 Usage:  berth [OPTIONS] COMMAND
@@ -204,7 +204,7 @@ export function reportError(stderr: Writable, cmd: string, err: unknown): number
     stderr.write(`berth: ${err.message}\nSee 'berth ${cmd} --help'.\n`);
     return 125;
   }
-  const runLike = STATUS_125.has(cmd) || cmd === 'container run';
+  const runLike = STATUS_125.has(cmd) || cmd === 'container run' || cmd === 'container create';
   if (err instanceof ApiError) {
     if (runLike) {
       stderr.write(`berth: Error response from daemon: ${err.message}\n\nRun 'berth run --help' for more information\n`);

@@ -480,6 +480,8 @@ export class LocalContainers implements ContainerService {
     const out: ResolvedMount[] = [];
     for (const mp of rec.MountPoints) {
       if (mp.Type === 'tmpfs') {
+        // HostConfig.Tmpfs entries are mounted by the spec builder itself
+        if (Object.prototype.hasOwnProperty.call((rec.HostConfig['Tmpfs'] as Json | undefined) ?? {}, mp.Destination)) continue;
         out.push({ destination: mp.Destination, source: 'tmpfs', type: 'tmpfs', readOnly: !mp.RW, options: mp.Options ?? [] });
         continue;
       }

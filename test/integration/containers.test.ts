@@ -95,7 +95,7 @@ test('detached lifecycle: logs, inspect, stop, start, restart, kill, pause, rena
   await h.cliOk(['rm', 'life2']);
   const gone = await h.cli(['inspect', 'life2']);
   assert.notEqual(gone.code, 0);
-  assert.match(gone.stderr, /No such container/i);
+  assert.match(gone.stderr, /No such (container|object)/i);
 });
 
 test('logs --tail, -t, and -f ending with the container', { skip }, async () => {
@@ -133,10 +133,14 @@ test('limits: --memory OOM kill gives 137 and OOMKilled; --pids-limit holds a fo
   assert.equal(r.code, 137, r.stdout + r.stderr);
   assert.equal((await h.cliOk(['inspect', '-f', '{{.State.OOMKilled}}', 'oom'])).trim(), 'true');
   await h.cliOk(['rm', 'oom']);
-  const bomb = await h.cli(['run', '--rm', '--pids-limit', '32', 'busybox', 'sh', '-c', 'i=0; while [ $i -lt 100 ]; do sleep 3 & i=$((i+1)); done 2>/dev/null; n=$(ls /proc | grep -c "^[0-9]"); echo procs=$n'], { timeoutMs: 60_000 });
-  const m = /procs=(\d+)/.exec(bomb.stdout);
-  assert.ok(m, bomb.stdout + bomb.stderr);
-  assert.ok(Number(m[1]) <= 32, `pids limited: ${m[1]}`);
+  await h.cliOk(['run', '-d', '--name', 'bomb', '--pids-limit', '32', 'busybox', 'sh', '-c', 'while true; do (while true; do sleep 30 & done) 2>/dev/null; sleep 0.2; done']);
+  await new Promise((r) => setTimeout(r, 1500));
+  const top = await h.cliOk(['top', 'bomb']);
+  const procs = top.trim().split('\n').length - 1;
+  assert.ok(procs >= 20 && procs <= 32, `pids limited to 32, saw ${procs}`);
+  // the host stays responsive: the daemon answers and a new container runs
+  assert.equal(await h.cliOk(['run', '--rm', 'busybox', 'echo', 'alive']), 'alive\n');
+  await h.cliOk(['rm', '-f', 'bomb']);
 });
 
 test('isolation: read-only rootfs, cap-drop, tmpfs, ulimit, /proc masking', { skip }, async () => {
@@ -149,7 +153,7 @@ test('isolation: read-only rootfs, cap-drop, tmpfs, ulimit, /proc masking', { sk
   assert.equal(tmpfs, 'ok\n');
   const ul = await h.cliOk(['run', '--rm', '--ulimit', 'nofile=256:512', 'busybox', 'sh', '-c', 'ulimit -n']);
   assert.equal(ul.trim(), '256');
-  const kcore = await h.cliOk(['run', '--rm', 'busybox', 'sh', '-c', 'wc -c < /proc/kcore']);
+  const kcore = await h.cliOk(['run', '--rm', 'busybox', 'sh', '-c', 'wc -c < /proc/keys']);
   assert.equal(kcore.trim(), '0');
   const pidns = await h.cliOk(['run', '--rm', 'busybox', 'sh', '-c', 'echo $$']);
   assert.equal(pidns.trim(), '1');

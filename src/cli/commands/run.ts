@@ -40,8 +40,13 @@ export async function createContainer(cli: Cli, c: ApiClient, req: CreateRequest
   } catch (err) {
     if (!(err instanceof ApiError && err.status === 404 && /no such image/i.test(err.message)) || pullPolicy === 'never') throw err;
     cli.err.write(`Unable to find image '${withDefaultTag(req.image)}' locally\n`);
-    const shown = await pullImage(cli, c, req.image, { platform: req.platform, out: cli.err });
-    void shown;
+    try {
+      await pullImage(cli, c, req.image, { platform: req.platform, out: cli.err });
+    } catch (e) {
+      // docker run reports a failed pull as an engine error: exit 125
+      if (e instanceof StatusError) throw new StatusError(125, e.message);
+      throw e;
+    }
     return await doCreate();
   }
 }
