@@ -32,6 +32,7 @@ import {
 import { mergeConfig, normaliseHostConfig, normaliseSignal, validateRestartPolicy } from './config-merge.js';
 import { collectMounts } from './mounts.js';
 import type { LocalVolumes } from './volumes.js';
+import { LogPump, readJsonLog, type RotateOptions } from './json-log.js';
 import { cgroupPids, cgroupsPathFor, netStats, oomKilled, sampleCgroup, systemCpuUsage } from './cgroups.js';
 
 /** Wiring of the container service. */
@@ -75,6 +76,8 @@ interface Live {
   /** Stdin streams waiting for the container to start. */
   pendingStdin: Array<PassThrough>;
   startedAtMs: number;
+  /** Copies conmon's spool into the json-file log while the container runs. */
+  pump?: LogPump;
 }
 
 interface ExecRecord {
@@ -209,6 +212,23 @@ export class LocalContainers implements ContainerService {
     this.o.publish('container', action, rec.Id, this.attrs(rec, extra));
   }
 
+  private jsonLogPath(rec: ContainerRecord): string {
+    return join(this.dir(rec.Id), `${rec.Id}-json.log`);
+  }
+
+  private rotation(rec: ContainerRecord): RotateOptions {
+    const cfg = ((rec.HostConfig['LogConfig'] as { Config?: Record<string, string> } | undefined)?.Config) ?? {};
+    return {
+      maxSize: cfg['max-size'] ? parseSize(cfg['max-size']) : 0,
+      maxFile: cfg['max-file'] ? Math.max(1, Number(cfg['max-file'])) : 1,
+    };
+  }
+
+  private pumpFor(rec: ContainerRecord): LogPump {
+    const d = this.dir(rec.Id);
+    return new LogPump(join(d, 'ctr.log'), this.jsonLogPath(rec), join(d, 'log-offset'), join(d, 'bundle'), this.rotation(rec), this.o.log);
+  }
+
   // ---------------------------------------------------------------- startup / shutdown
 
   /** Load records, reconcile them with the runtime and conmon, start exit watching. */
@@ -257,12 +277,15 @@ export class LocalContainers implements ContainerService {
     if (st === 'running' || st === 'paused' || st === 'restarting' || st === 'removing') {
       const exitFile = join(this.exitDir, rec.Id);
       if (existsSync(exitFile)) {
-        this.live.set(rec.Id, { exit: deferred(), pendingStdin: [], startedAtMs: Date.parse(rec.State.StartedAt) });
+        this.live.set(rec.Id, { exit: deferred(), pendingStdin: [], startedAtMs: Date.parse(rec.State.StartedAt), pump: this.pumpFor(rec) });
         await this.onExitFile(rec.Id);
         return;
       }
       if (st !== 'restarting' && this.alive(rec.ConmonPid)) {
-        this.live.set(rec.Id, { exit: deferred(), pendingStdin: [], startedAtMs: Date.parse(rec.State.StartedAt) });
+        const l: Live = { exit: deferred(), pendingStdin: [], startedAtMs: Date.parse(rec.State.StartedAt) };
+        this.live.set(rec.Id, l);
+        l.pump = this.pumpFor(rec);
+        l.pump.start();
         this.startHealth(rec);
         return;
       }
@@ -271,6 +294,7 @@ export class LocalContainers implements ContainerService {
       return;
     }
     if (await isMounted(join(this.dir(rec.Id), 'rootfs'))) await unmount(join(this.dir(rec.Id), 'rootfs')).catch(() => undefined);
+    await this.pumpFor(rec).drainOnce().catch(() => undefined);
     const pol = (rec.HostConfig['RestartPolicy'] as { Name: string }).Name;
     if ((pol === 'always' || (pol === 'unless-stopped' && !rec.ManuallyStopped)) && rec.State.Status === 'exited' && !rec.ManuallyStopped) {
       this.start(rec.Id).catch((e) => this.o.log(`restart of ${rec.Id.slice(0, 12)} on daemon start failed: ${messageOf(e)}`));
@@ -536,8 +560,6 @@ export class LocalContainers implements ContainerService {
       await writeJsonAtomic(join(bundle, 'config.json'), spec);
       await rm(join(this.exitDir, rec.Id), { force: true });
       await rt.delete(rec.Id, true).catch(() => undefined);
-      const lc = (rec.HostConfig['LogConfig'] as { Config?: Record<string, string> }).Config ?? {};
-      const logSizeMax = lc['max-size'] ? parseSize(lc['max-size']) : undefined;
       const live: Live = this.live.get(rec.Id) ?? { exit: deferred(), pendingStdin: [], startedAtMs: Date.now() };
       // attach sessions opened before start already wait on the pending deferred: keep it
       if (live.exit.settled) live.exit = deferred();
@@ -553,7 +575,6 @@ export class LocalContainers implements ContainerService {
         pidFile: join(d, 'pid'),
         conmonPidFile: join(d, 'conmon.pid'),
         logPath: join(d, 'ctr.log'),
-        ...(logSizeMax ? { logSizeMax } : {}),
         exitDir: this.exitDir,
         socketDir: this.sockDir,
         conmonLog: join(d, 'conmon.log'),
@@ -576,6 +597,8 @@ export class LocalContainers implements ContainerService {
       await this.persist(rec);
       this.emit(rec, 'start');
       for (const s of live.pendingStdin.splice(0)) this.connectStdin(rec, s);
+      if (!live.pump) live.pump = this.pumpFor(rec);
+      live.pump.start();
       this.startHealth(rec);
     } catch (err) {
       const msg = messageOf(err);
@@ -629,6 +652,9 @@ export class LocalContainers implements ContainerService {
     await unmount(join(this.dir(rec.Id), 'rootfs')).catch((e) => this.o.log(`unmount ${rec.Id.slice(0, 12)}: ${messageOf(e)}`));
     const live = this.live.get(rec.Id);
     if (live?.healthTimer) clearTimeout(live.healthTimer);
+    // every byte the container wrote is in the json-file log before anyone hears of the exit
+    if (live?.pump) await live.pump.stop().catch(() => undefined);
+    else await this.pumpFor(rec).drainOnce().catch(() => undefined);
     setStatus(rec.State, 'exited');
     rec.State.Pid = 0;
     rec.State.ExitCode = code;
@@ -793,6 +819,7 @@ export class LocalContainers implements ContainerService {
       const l = this.live.get(rec.Id);
       if (l?.restartTimer) clearTimeout(l.restartTimer);
       if (l?.healthTimer) clearTimeout(l.healthTimer);
+      await l?.pump?.stop().catch(() => undefined);
       if (rec.State.Running && rec.State.Status !== 'restarting') {
         // conmon did not report in time: finish by hand
         await this.finishRunQuiet(rec);
@@ -863,55 +890,55 @@ export class LocalContainers implements ContainerService {
   async logs(ref: string, opts: LogsOptions): Promise<{ tty: boolean; chunks: AsyncIterable<OutputChunk> }> {
     const rec = this.find(ref);
     if (!opts.stdout && !opts.stderr) throw invalidArgument('You must choose at least one stream');
-    const path = join(this.dir(rec.Id), 'ctr.log');
+    const driver = String((rec.HostConfig['LogConfig'] as { Type?: string }).Type ?? 'json-file');
+    if (driver === 'none') throw invalidArgument('configured logging driver does not support reading');
+    const jsonPath = this.jsonLogPath(rec);
+    const maxFile = this.rotation(rec).maxFile;
     const live = this.live.get(rec.Id);
     const follow = opts.follow && rec.State.Running;
-    const stopWhen = follow && live ? live.exit.promise.then(() => sleep(50)) : undefined;
+    const stopWhen = follow && live ? live.exit.promise.then(() => sleep(20)) : undefined;
+    const pump = live?.pump;
     const sinceNs = opts.since !== undefined && opts.since > 0 ? BigInt(Math.floor(opts.since * 1e9)) : undefined;
     const untilNs = opts.until !== undefined && opts.until > 0 ? BigInt(Math.floor(opts.until * 1e9)) : undefined;
-    const self = this;
-    async function* gen(): AsyncGenerator<OutputChunk> {
-      let tailBuf: OutputChunk[] | undefined;
-      const tail = opts.tail;
-      if (tail !== undefined && tail >= 0) {
-        // read what exists, keep the last N lines, then follow from the end
-        tailBuf = [];
-        let size = 0;
-        try {
-          size = (await stat(path)).size;
-        } catch {
-          size = 0;
-        }
-        const lines: OutputChunk[] = [];
-        for await (const r of readK8sLog(path, { follow: false })) {
-          if (!want(r)) continue;
-          lines.push(r);
-          if (lines.length > tail * 4 + 64) lines.splice(0, lines.length - tail * 2 - 32);
-        }
-        const complete = splitLines(lines);
-        for (const c of tail === 0 ? [] : complete.slice(-tail)) yield c;
-        if (!follow) return;
-        for await (const r of readK8sLog(path, { follow: true, fromOffset: size, ...(stopWhen ? { stopWhen } : {}), ...(opts.signal ? { signal: opts.signal } : {}) })) {
-          if (want(r)) yield r;
-          if (untilNs !== undefined && r.unixNano > untilNs) return;
-        }
-        return;
-      }
-      for await (const r of readK8sLog(path, { follow, ...(stopWhen ? { stopWhen } : {}), ...(opts.signal ? { signal: opts.signal } : {}) })) {
-        if (untilNs !== undefined && r.unixNano > untilNs) {
-          if (!follow) continue;
-          return;
-        }
-        if (want(r)) yield r;
-      }
-      void self;
-    }
-    function want(r: OutputChunk & { unixNano: bigint }): boolean {
+    const want = (r: OutputChunk & { unixNano: bigint }): boolean => {
       if (r.stream === 'stdout' && !opts.stdout) return false;
       if (r.stream === 'stderr' && !opts.stderr) return false;
       if (sinceNs !== undefined && r.unixNano < sinceNs) return false;
       if (untilNs !== undefined && r.unixNano > untilNs) return false;
       return true;
+    };
+    async function* gen(): AsyncGenerator<OutputChunk> {
+      let skip = 0;
+      const tail = opts.tail;
+      if (tail !== undefined && tail >= 0) {
+        // count the records that exist now; the follow pass skips all but the last `tail` of them
+        let total = 0;
+        const kept: number[] = [];
+        let idx = 0;
+        for await (const r of readJsonLog(jsonPath, maxFile, { follow: false })) {
+          if (want(r)) {
+            kept.push(idx);
+            total++;
+          }
+          idx++;
+        }
+        const firstShown = total - tail <= 0 ? 0 : kept[total - tail]!;
+        skip = tail === 0 ? idx : firstShown;
+      }
+      let i = 0;
+      for await (const r of readJsonLog(jsonPath, maxFile, {
+        follow,
+        ...(stopWhen ? { stopWhen } : {}),
+        ...(opts.signal ? { signal: opts.signal } : {}),
+        ...(pump ? { pump } : {}),
+      })) {
+        if (i++ < skip) continue;
+        if (untilNs !== undefined && r.unixNano > untilNs) {
+          if (follow) return;
+          continue;
+        }
+        if (want(r)) yield r;
+      }
     }
     return { tty: Boolean(rec.Config['Tty']), chunks: gen() };
   }
@@ -1094,7 +1121,7 @@ export class LocalContainers implements ContainerService {
       ResolvConfPath: join(d, 'resolv.conf'),
       HostnamePath: join(d, 'hostname'),
       HostsPath: join(d, 'hosts'),
-      LogPath: join(d, 'ctr.log'),
+      LogPath: this.jsonLogPath(rec),
       Name: rec.Name,
       RestartCount: rec.RestartCount,
       Driver: 'overlay2',
@@ -1686,10 +1713,6 @@ function streamDone(s: Readable): Promise<void> {
   });
 }
 
-/** Split records at newlines so `tail` counts lines, not records. */
-function splitLines(recs: OutputChunk[]): OutputChunk[] {
-  return recs;
-}
 
 /** "10m", "1g", "100k" → bytes. */
 export function parseSize(s: string): number {

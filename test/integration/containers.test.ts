@@ -111,6 +111,21 @@ test('logs --tail, -t, and -f ending with the container', { skip }, async () => 
   await h.cliOk(['rm', 'logger']);
 });
 
+test('logs are kept in json-file shape and rotated by --log-opt max-size/max-file', { skip }, async () => {
+  await h.cliOk(['run', '--name', 'rot', '--log-opt', 'max-size=2k', '--log-opt', 'max-file=2', 'busybox', 'sh', '-c', 'i=0; while [ $i -lt 300 ]; do echo line-$i; i=$((i+1)); done']);
+  const path = (await h.cliOk(['inspect', '-f', '{{.LogPath}}', 'rot'])).trim();
+  assert.match(path, /-json\.log$/);
+  const first = JSON.parse(readFileSync(path, 'utf8').split('\n')[0]!) as { log: string; stream: string; time: string };
+  assert.equal(first.stream, 'stdout');
+  assert.match(first.log, /^line-\d+\n$/);
+  assert.ok(existsSync(`${path}.1`), 'rotated file exists');
+  assert.ok(!existsSync(`${path}.2`), 'max-file=2 keeps one rotated file');
+  const logs = await h.cliOk(['logs', 'rot']);
+  assert.match(logs, /line-299\n$/);
+  assert.doesNotMatch(logs, /^line-0\n/, 'the oldest lines were rotated away');
+  await h.cliOk(['rm', 'rot']);
+});
+
 test('exec, top, stats, update', { skip }, async () => {
   await h.cliOk(['run', '-d', '--name', 'ex', 'busybox', 'sleep', '300']);
   assert.equal(await h.cliOk(['exec', 'ex', 'echo', 'inside']), 'inside\n');
