@@ -15,6 +15,7 @@ interface Flags {
   host: string;
   defaultRuntime?: string;
   config?: string;
+  usernsRemap?: string;
 }
 
 function usage(): never {
@@ -25,6 +26,7 @@ Options:
   -H, --host string              Daemon socket to listen on (default "unix:///run/berth/berth.sock")
       --default-runtime string   Default OCI runtime: crun, runc or runsc
       --config-file string       Daemon configuration file (default "/etc/berth/daemon.json")
+      --userns-remap string      User/Group setting for user namespaces ("default" or a user with subordinate ids)
   -v, --version                  Print version information and quit
 `);
   process.exit(0);
@@ -49,6 +51,7 @@ function parseFlags(argv: string[]): Flags {
       case '-H': case '--host': f.host = val(); break;
       case '--default-runtime': f.defaultRuntime = val(); break;
       case '--config-file': f.config = val(); break;
+      case '--userns-remap': f.usernsRemap = val(); break;
       case '-h': case '--help': usage(); break;
       case '-v': case '--version':
         process.stdout.write('berthd version 0.1.0\n');
@@ -66,15 +69,16 @@ async function main(): Promise<void> {
   const flags = parseFlags(process.argv.slice(2));
   const cfgPath = flags.config ?? '/etc/berth/daemon.json';
   try {
-    const j = JSON.parse(await readFile(cfgPath, 'utf8')) as { 'default-runtime'?: string; 'data-root'?: string };
+    const j = JSON.parse(await readFile(cfgPath, 'utf8')) as { 'default-runtime'?: string; 'data-root'?: string; 'userns-remap'?: string };
     if (!flags.defaultRuntime && j['default-runtime']) flags.defaultRuntime = j['default-runtime'];
+    if (!flags.usernsRemap && j['userns-remap']) flags.usernsRemap = j['userns-remap'];
   } catch (err) {
     if (flags.config && (err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
   }
   if (!flags.host.startsWith('unix://')) throw new Error(`only unix:// hosts are supported: ${flags.host}`);
   const socketPath = flags.host.slice('unix://'.length);
   const log = (msg: string) => process.stderr.write(`${new Date().toISOString()} ${msg}\n`);
-  const engine = await createEngine({ root: flags.dataRoot, log, ...(flags.defaultRuntime ? { defaultRuntime: flags.defaultRuntime } : {}) });
+  const engine = await createEngine({ root: flags.dataRoot, log, ...(flags.defaultRuntime ? { defaultRuntime: flags.defaultRuntime } : {}), ...(flags.usernsRemap ? { usernsRemap: flags.usernsRemap } : {}) });
   const api = createApiServer(engine, { log });
   await mkdir(dirname(socketPath), { recursive: true });
   await rm(socketPath, { force: true });

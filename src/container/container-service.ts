@@ -3,9 +3,9 @@
  * Each verb runs refresh → guard → act → persist under the container's own lock. The runtime
  * (conmon + crun/runc/runsc) holds no state berth relies on beyond what is reconciled at start.
  */
-import { mkdir, rm, readdir, readFile, writeFile, copyFile, stat, cp } from 'node:fs/promises';
+import { mkdir, rm, readdir, readFile, writeFile, copyFile, stat, cp, chown } from 'node:fs/promises';
 import { existsSync, watch, type FSWatcher } from 'node:fs';
-import { join, posix } from 'node:path';
+import { join, posix, basename, dirname } from 'node:path';
 import { hostname as osHostname } from 'node:os';
 import { spawn, execFile } from 'node:child_process';
 import { PassThrough, Readable, type Writable } from 'node:stream';
@@ -32,6 +32,7 @@ import {
 import { mergeConfig, normaliseHostConfig, normaliseSignal, validateRestartPolicy } from './config-merge.js';
 import { collectMounts } from './mounts.js';
 import type { LocalVolumes } from './volumes.js';
+import { shiftedLayer, type Remap } from './userns.js';
 import { LogPump, readJsonLog, type RotateOptions } from './json-log.js';
 import { cgroupPids, cgroupsPathFor, netStats, oomKilled, sampleCgroup, systemCpuUsage } from './cgroups.js';
 
@@ -47,6 +48,8 @@ export interface ContainerServiceOptions {
   volumes: LocalVolumes;
   publish: Publish;
   log: (msg: string) => void;
+  /** Daemon-wide user-namespace remap (berthd --userns-remap). */
+  remap?: Remap;
 }
 
 interface Deferred<T> {
@@ -353,7 +356,12 @@ export class LocalContainers implements ContainerService {
     if (!['default', 'bridge', 'none', 'host'].includes(nm) && !nm.startsWith('container:')) {
       throw notFound(`network ${nm} not found`);
     }
-    this.o.spec.validateHostConfig(hc, this.hostLimits());
+    const usernsMode = String(hc['UsernsMode'] ?? '');
+    if (usernsMode !== '' && usernsMode !== 'host') throw invalidArgument(`invalid USER mode: ${usernsMode}`);
+    const remapped = this.o.remap && usernsMode !== 'host' && !hc['Privileged'] && String(hc['NetworkMode']) !== 'host';
+    const hcForSpec = { ...hc };
+    delete hcForSpec['UsernsMode'];
+    this.o.spec.validateHostConfig(hcForSpec, this.hostLimits());
     const cfg = mergeConfig(body, img.config, imageRef, id);
     const argv = [...((cfg['Entrypoint'] as string[] | null) ?? []), ...((cfg['Cmd'] as string[] | null) ?? [])];
     const requests = collectMounts(cfg, hc);
@@ -403,6 +411,12 @@ export class LocalContainers implements ContainerService {
         ExecIDs: [],
         Platform: 'linux',
       };
+      if (remapped && this.o.remap) {
+        rec.IdMap = { uid: { ...this.o.remap.uid }, gid: { ...this.o.remap.gid } };
+        // the container's root owns its writable layer
+        await chown(join(d, 'upper'), rec.IdMap.uid.hostID, rec.IdMap.gid.hostID);
+        await chown(join(d, 'work'), rec.IdMap.uid.hostID, rec.IdMap.gid.hostID);
+      }
       await this.writeEtcFiles(rec);
       await this.persist(rec);
       this.recs.set(id, rec);
@@ -487,6 +501,12 @@ export class LocalContainers implements ContainerService {
       hostLimits: this.hostLimits(),
       runtime: rec.Runtime,
     };
+    if (rec.IdMap) {
+      input['userns'] = {
+        uidMap: [{ containerID: 0, hostID: rec.IdMap.uid.hostID, size: rec.IdMap.uid.size }],
+        gidMap: [{ containerID: 0, hostID: rec.IdMap.gid.hostID, size: rec.IdMap.gid.size }],
+      };
+    }
     if (nm.startsWith('container:')) {
       const other = this.find(nm.slice('container:'.length));
       if (!other.State.Running || !other.State.Pid) throw conflict(`cannot join network of a non running container: ${other.Id}`);
@@ -543,7 +563,13 @@ export class LocalContainers implements ContainerService {
     const rootfs = join(d, 'rootfs');
     if (!(await isMounted(rootfs))) {
       const img = await this.o.images.resolve(rec.Image);
-      await mountOverlay(img.layerDirs, join(d, 'upper'), join(d, 'work'), rootfs);
+      let lowers = img.layerDirs;
+      if (rec.IdMap && this.o.remap) {
+        const remap: Remap = { user: this.o.remap.user, uid: rec.IdMap.uid, gid: rec.IdMap.gid };
+        lowers = [];
+        for (const l of img.layerDirs) lowers.push(await shiftedLayer(this.o.root, l, remap, basename(dirname(l))));
+      }
+      await mountOverlay(lowers, join(d, 'upper'), join(d, 'work'), rootfs);
     }
     return rootfs;
   }

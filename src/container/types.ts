@@ -65,6 +65,8 @@ export interface ContainerRecord {
   ManuallyStopped: boolean;
   ExecIDs: string[];
   Platform: string;
+  /** Set when the daemon remaps user namespaces and the container did not opt out (--userns=host). */
+  IdMap?: { uid: { hostID: number; size: number }; gid: { hostID: number; size: number } };
 }
 
 /** Guard helpers (youki style). */

@@ -12,11 +12,13 @@ import { probeHost, type HostInfo } from '../runtime/host-info.js';
 import type { RuntimeConfig } from '../runtime/oci-runtime.js';
 import { LocalContainers } from '../container/container-service.js';
 import { LocalVolumes } from '../container/volumes.js';
+import { resolveRemap } from '../container/userns.js';
 import { invalidArgument, conflict } from '../base/errors.js';
 import { LocalImageService } from '../image/index.js';
 import * as snapshot from '../snapshot/index.js';
 import * as spec from '../runtime/spec/index.js';
 import type { Archiver, SpecBuilder } from '../container/deps.js';
+import { ClassicBuilder } from '../build/index.js';
 
 /** berthd's version. */
 export const BERTH_VERSION = '0.1.0';
@@ -29,6 +31,8 @@ export interface EngineConfig {
   root: string;
   /** crun, runc or runsc; default: crun when installed, else runc. */
   defaultRuntime?: string;
+  /** Daemon-wide user-namespace remap: "default" or a user with /etc/subuid and /etc/subgid ranges. */
+  usernsRemap?: string;
   log: (msg: string) => void;
 }
 
@@ -104,7 +108,11 @@ export async function createEngine(cfg: EngineConfig): Promise<RunningEngine> {
     resourcesFromHostConfig: (hc, hl) => spec.resourcesFromHostConfig(hc, hl as unknown as spec.HostLimits) as unknown as Json,
     validateHostConfig: (hc, hl) => spec.validateHostConfig(hc, hl as unknown as spec.HostLimits),
   };
+  const remap = cfg.usernsRemap ? await resolveRemap(cfg.usernsRemap) : undefined;
+  // remapped container roots must be able to traverse to their rootfs, as with Docker's 0711 data root
+  if (remap) await chmod(root, 0o711);
   const containers = new LocalContainers({
+    ...(remap ? { remap } : {}),
     root,
     host,
     runtimes,
@@ -122,7 +130,7 @@ export async function createEngine(cfg: EngineConfig): Promise<RunningEngine> {
 
   const system: SystemService = {
     version: () => versionInfo(host),
-    info: async () => infoOf(root, host, runtimes, defaultRuntime, containers, images),
+    info: async () => ({ ...(await infoOf(root, host, runtimes, defaultRuntime, containers, images)), ...(remap ? { SecurityOptions: ['name=seccomp,profile=builtin', 'name=userns', 'name=cgroupns'], UsernsRemap: `${remap.user} (uid ${remap.uid.hostID}+${remap.uid.size}, gid ${remap.gid.hostID}+${remap.gid.size})` } : {}) }),
     df: async () => {
       const imgs = await images.list({ all: false, filters: {} });
       const ctrs = await containers.list({ all: true, size: true, filters: {} });
@@ -169,6 +177,7 @@ export async function createEngine(cfg: EngineConfig): Promise<RunningEngine> {
         if (o.pause !== false && src.running) await containers.unpause(src.id).catch(() => undefined);
       }
     },
+    build: new ClassicBuilder({ root, images, containers }),
     async close() {
       await containers.close();
     },
