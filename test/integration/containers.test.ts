@@ -174,6 +174,26 @@ test('isolation: read-only rootfs, cap-drop, tmpfs, ulimit, /proc masking', { sk
   assert.equal(pidns.trim(), '1');
 });
 
+test('security and devices: seccomp default/unconfined, no-new-privileges, privileged, --device, --init, --cpus', { skip }, async () => {
+  const status = (args: string[]) => h.cliOk(['run', '--rm', ...args, 'busybox', 'cat', '/proc/self/status']);
+  assert.match(await status([]), /^Seccomp:\s+2$/m);
+  assert.match(await status(['--security-opt', 'seccomp=unconfined']), /^Seccomp:\s+0$/m);
+  assert.match(await status(['--security-opt', 'no-new-privileges']), /^NoNewPrivs:\s+1$/m);
+  const priv = await status(['--privileged']);
+  assert.match(priv, /^Seccomp:\s+0$/m);
+  assert.doesNotMatch(priv, /^CapEff:\s+00000000a80425fb$/m);
+  const dev = await h.cliOk(['run', '--rm', '--device', '/dev/null:/dev/mynull', 'busybox', 'sh', '-c', 'echo x > /dev/mynull && ls -l /dev/mynull']);
+  assert.match(dev, /^c/);
+  const init = await h.cliOk(['run', '--rm', '--init', 'busybox', 'cat', '/proc/1/cmdline']);
+  assert.match(init, /docker-init/);
+  const id = (await h.cliOk(['run', '-d', '--cpus', '0.5', '--cpu-shares', '512', 'busybox', 'sleep', '30'])).trim();
+  const quota = readFileSync(`/sys/fs/cgroup/cpu/berth/${id}/cpu.cfs_quota_us`, 'utf8').trim();
+  const shares = readFileSync(`/sys/fs/cgroup/cpu/berth/${id}/cpu.shares`, 'utf8').trim();
+  await h.cliOk(['rm', '-f', id]);
+  assert.equal(quota, '50000');
+  assert.equal(shares, '512');
+});
+
 test('cp both ways, diff, commit then run, export | import round trip', { skip }, async () => {
   await h.cliOk(['run', '-d', '--name', 'fs', 'busybox', 'sh', '-c', 'echo made > /made.txt; rm /etc/group; sleep 300']);
   await waitFor(async () => (await h.cli(['exec', 'fs', 'cat', '/made.txt'])).stdout === 'made\n');
