@@ -262,6 +262,19 @@ test('bad input: unknown image, name conflict, bad memory, unknown runtime, ambi
   assert.equal(rt.code, 125);
   assert.match(rt.stderr, /unknown or invalid runtime/);
   await h.cliOk(['rm', 'taken']);
+  // a start that fails leaves no mount, cgroup or conmon behind
+  const id = (await h.cliOk(['create', 'busybox', 'nosuchcmd'])).trim();
+  const st = await h.cli(['start', id]);
+  assert.notEqual(st.code, 0);
+  assert.match(st.stderr, /executable file not found/);
+  assert.ok(!readFileSync('/proc/self/mountinfo', 'utf8').includes(id), 'no mount left');
+  assert.ok(!existsSync(`/sys/fs/cgroup/memory/berth/${id}`) && !existsSync(`/sys/fs/cgroup/berth/${id}`), 'no cgroup left');
+  const ps = await runCommand('ps', ['-eo', 'args']);
+  assert.ok(!ps.stdout.includes(id), 'no conmon left');
+  assert.equal((await h.cliOk(['inspect', '-f', '{{.State.ExitCode}}', id])).trim(), '127');
+  await h.cliOk(['rm', id]);
+  const amb = await h.cli(['inspect', '--type', 'container', '']);
+  assert.notEqual(amb.code, 0);
   assert.equal(await h.cliOk(['ps', '-aq']), before);
 });
 
