@@ -46,11 +46,15 @@ test('stdin is piped with -i', { skip }, async () => {
   assert.equal(r.stdout, 'hi\nthere\n');
 });
 
-test('-t gives a real terminal (under script(1))', { skip: firstSkip(skip, requireBinary('script')) }, async () => {
-  const cmd = `${process.execPath} ${h.cliEntry} -H ${h.host} run --rm -it busybox sh -c 'tty; stty size'`;
-  const r = await runCommand('script', ['-qec', cmd, '/dev/null'], { env: { COLUMNS: '100', LINES: '30' }, timeoutMs: 60_000 });
+test('-t gives a real terminal that follows the local terminal size (under script(1))', { skip: firstSkip(skip, requireBinary('script')) }, async () => {
+  const berth = `${process.execPath} ${h.cliEntry} -H ${h.host}`;
+  const cmd = `stty rows 33 cols 101; (sleep 1.5; stty rows 40 cols 120 < /dev/tty) & ${berth} run --rm -it busybox sh -c 'tty; stty size; sleep 3; stty size'`;
+  const r = await runCommand('script', ['-qec', cmd, '/dev/null'], { timeoutMs: 60_000 });
   assert.equal(r.code, 0, r.stdout + r.stderr);
-  assert.match(r.stdout, /\/dev\/pts\/\d+/);
+  const out = r.stdout.replace(/\r/g, '');
+  assert.match(out, /\/dev\/pts\/\d+/);
+  assert.match(out, /33 101/);
+  assert.match(out, /40 120/);
 });
 
 test('env, workdir, user, hostname, entrypoint, labels', { skip }, async () => {
