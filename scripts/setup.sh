@@ -21,7 +21,7 @@ default_sock=/run/berth/berth.sock
 bin_dir=/usr/local/bin
 
 packages=(crun runc conmon runsc busybox-static socat iptables uidmap procps psmisc tini attr
-  util-linux iproute2)
+  util-linux iproute2 docker-registry)
 
 step() { printf '\n==> %s\n' "$*" >&2; }
 note() { printf '    %s\n' "$*" >&2; }

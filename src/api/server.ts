@@ -10,6 +10,7 @@ import type { Duplex } from 'node:stream';
 
 import { invalidArgument, notFound } from '../base/errors.js';
 import type { Engine } from '../engine/services.js';
+import { buildRoutes } from './compat/build.js';
 import { containerRoutes, execRoutes } from './compat/containers.js';
 import { imageRoutes } from './compat/images.js';
 import { networkRoutes } from './compat/networks.js';
@@ -43,6 +44,7 @@ export const ALL_ROUTES: readonly Route[] = [
   ...systemRoutes,
   ...containerRoutes,
   ...execRoutes,
+  ...buildRoutes,
   ...imageRoutes,
   ...volumeRoutes,
   ...networkRoutes,

@@ -22,6 +22,7 @@ const img = (n: string): Loader => async () => ((await import('./commands/images
 const ctr = (n: string): Loader => async () => ((await import('./commands/containers.js')) as unknown as Record<string, CommandFn>)[n]!;
 const run = (n: string): Loader => async () => ((await import('./commands/run.js')) as unknown as Record<string, CommandFn>)[n]!;
 const vol = (n: string): Loader => async () => ((await import('./commands/volumes.js')) as unknown as Record<string, CommandFn>)[n]!;
+const bld: Loader = async () => (await import('./commands/build.js')).build;
 const cp = (n: string): Loader => async () => ((await import('./commands/cp.js')) as unknown as Record<string, CommandFn>)[n]!;
 
 /** Top-level commands. */
@@ -32,9 +33,9 @@ const TOP: Record<string, Loader> = {
   pause: ctr('pause'), unpause: ctr('unpause'), rename: ctr('rename'), update: ctr('update'),
   diff: ctr('diff'), export: ctr('exportContainer'), commit: ctr('commit'), port: ctr('port'),
   images: img('images'), rmi: img('rmi'), tag: img('tag'), history: img('history'), import: img('importImage'),
-  pull: img('pull'), save: img('save'), load: img('load'),
+  pull: img('pull'), save: img('save'), load: img('load'), push: img('push'), login: img('login'), logout: img('logout'),
   create: run('create'), run: run('run'), start: run('start'), exec: run('exec'), attach: run('attach'),
-  cp: cp('cp'),
+  cp: cp('cp'), build: bld,
 };
 
 /** Management commands: `container ls`, `image rm`, … */
@@ -50,7 +51,7 @@ const GROUPS: Record<string, Record<string, Loader>> = {
   image: {
     ls: img('images'), list: img('images'), inspect: img('imageInspect'), rm: img('rmi'), remove: img('rmi'),
     prune: img('prune'), history: img('history'), import: img('importImage'), tag: img('tag'), pull: img('pull'),
-    save: img('save'), load: img('load'),
+    save: img('save'), load: img('load'), push: img('push'),
   },
   volume: { create: vol('create'), ls: vol('ls'), list: vol('ls'), inspect: vol('inspect'), rm: vol('rm'), remove: vol('rm'), prune: vol('prune') },
   system: { df: sys('df'), info: sys('info'), prune: sys('prune'), events: sys('events') },

@@ -183,6 +183,39 @@ export interface SystemService {
   events(opts: { since?: number; until?: number; filters: Filters; signal: AbortSignal }): AsyncIterable<SystemEvent>;
 }
 
+/** Options of {@link BuildService.build} (the classic builder's POST /build query, parsed). */
+export interface BuildOptions {
+  /** The build context: a tar stream (plain; the edge decompresses). */
+  context: Readable;
+  /** Dockerfile path inside the context; default "Dockerfile". */
+  dockerfile?: string;
+  /** Names to tag the result with (`name[:tag]`). */
+  tags: string[];
+  /** --build-arg values; null means "take it from the daemon's environment" (ignored). */
+  buildArgs: Record<string, string | null>;
+  /** --label: labels added to the final image. */
+  labels: Record<string, string>;
+  target?: string;
+  noCache: boolean;
+  /** Network mode of RUN containers ("host", "none", "default"); default host until networks land. */
+  networkMode?: string;
+  extraHosts?: string[];
+  signal?: AbortSignal;
+}
+
+/** Image builds from Dockerfiles (classic builder protocol). */
+export interface BuildService {
+  /**
+   * Run a build. Yields classic builder messages (`{stream}`, `{aux:{ID}}`); the last stream lines
+   * are "Successfully built" / "Successfully tagged". Errors before the first step (bad Dockerfile,
+   * unknown target) are thrown from the first `next()`; a failing RUN throws an EngineError whose
+   * details.code is the exit code.
+   */
+  build(opts: BuildOptions): AsyncIterable<Json>;
+  /** Drop the build cache (`builder prune`). */
+  prune(opts: { all: boolean }): Promise<{ CachesDeleted: string[]; SpaceReclaimed: number }>;
+}
+
 /** Everything the API edge can call. */
 export interface Engine {
   containers: ContainerService;
@@ -191,6 +224,8 @@ export interface Engine {
   system: SystemService;
   /** Commit lives at the engine level because it spans containers and images. */
   commit(opts: CommitOptions): Promise<{ Id: string }>;
+  /** Image builds; absent when the engine was built without a builder. */
+  build?: BuildService;
 }
 
 export type { Duplex };

@@ -29,6 +29,10 @@ import {
 } from '../oci/index.js';
 import { FsContentStore, MetadataStore, type ImageRecord } from '../store/index.js';
 import { packLayerFromUpper } from '../snapshot/index.js';
+import { RegistryClient } from '../registry/index.js';
+import { loadImages, saveImages, type LoadReport } from './archive.js';
+import { credentialsFromAuth, pullImage, type PullImageOptions } from './pull.js';
+import { pushImage, type PushImageOptions } from './push.js';
 import { checkFilterKeys, globMatch, matchLabels, parseBoolFilter, parseUntil } from './image-filters.js';
 import { LayerStore } from './layer-store.js';
 
@@ -282,6 +286,94 @@ export class LocalImageService implements ImageService {
     return { id: img.rec.id, config: structuredClone(img.config), layerDirs: chains.map((c) => this.layers.diffDir(c)), ref: display };
   }
 
+  /** A local image's record, config and manifest (for push and save). Throws "No such image". */
+  findImage(ref: string): { id: string; manifestDigest: string; config: ImageConfig; manifest: ImageManifest; refs: Reference[] } {
+    const { img } = this.lookup(ref);
+    return { id: img.rec.id, manifestDigest: img.rec.manifestDigest, config: img.config, manifest: img.manifest, refs: this.tagsOf(img.rec.id) };
+  }
+
+  /** The image id a full reference points at, if that image is loaded. */
+  idForRef(ref: Reference): string | undefined {
+    const id = this.metadata.getRef(referenceString(ref));
+    return id && this.loaded.has(id) ? id : undefined;
+  }
+
+  /**
+   * Register an image whose config, manifest and layer blobs are already in the content store and
+   * whose layers are unpacked (pull, load). Points `refs` at it (moving them from other images).
+   * Returns the id and whether an image with that id already existed.
+   */
+  async addImage(opts: { config: ImageConfig; manifest: ImageManifest; manifestDigest: string; refs: Reference[]; event?: string }): Promise<{ id: string; existed: boolean }> {
+    const id = opts.manifest.config.digest;
+    const chains = chainIds(opts.config.rootfs.diff_ids);
+    for (const c of chains) if (!this.layers.get(c)) throw notFound(`layer ${c} is not unpacked`);
+    const size = chains.reduce((n, c) => n + (this.layers.get(c)?.size ?? 0), 0);
+    let existed = false;
+    await this.mutex.run(async () => {
+      const prev = this.loaded.get(id);
+      existed = !!prev;
+      const rec: ImageRecord = prev ? { ...prev.rec, manifestDigest: opts.manifestDigest } : { id, manifestDigest: opts.manifestDigest, size };
+      if (opts.refs.some((r) => r.tag !== undefined && r.digest === undefined)) rec.lastTagTime = new Date().toISOString();
+      await this.metadata.putImage(rec);
+      this.loaded.set(id, { rec, config: opts.config, manifest: opts.manifest });
+      for (const r of opts.refs) await this.metadata.setRef(referenceString(r), id);
+    });
+    if (opts.event) this.emit(opts.event, id, opts.refs[0] ? { name: familiarString(opts.refs[0]) } : {});
+    return { id, existed };
+  }
+
+  /** Point one more reference (e.g. a RepoDigest after push) at an image. */
+  async addRef(ref: Reference, id: string): Promise<void> {
+    await this.mutex.run(async () => {
+      await this.metadata.setRef(referenceString(ref), id);
+    });
+  }
+
+  /** Blobs are garbage-collected only when no pull/load is writing (they hold this lease count). */
+  private leases = 0;
+
+  /** Run fn while garbage collection is held off (pull/load write blobs before the image exists). */
+  async withLease<T>(fn: () => Promise<T>): Promise<T> {
+    this.leases++;
+    try {
+      return await fn();
+    } finally {
+      this.leases--;
+    }
+  }
+
+  // ---- registry and archives (issue 3) ----------------------------------------------------------
+
+  /** Pull from a registry: Docker JSON progress messages (POST /images/create). */
+  pull(ref: string, opts: PullImageOptions = {}): AsyncIterable<Json> {
+    return pullImage(this, ref, opts);
+  }
+
+  /** Push `name[:tag]` to its registry: Docker JSON progress messages (POST /images/{name}/push). */
+  push(name: string, opts: PushImageOptions = {}): AsyncIterable<Json> {
+    return pushImage(this, name, opts);
+  }
+
+  /** `docker save` tar stream of the given images (GET /images/get). */
+  save(names: string[], opts: { signal?: AbortSignal } = {}): Readable {
+    return saveImages(this, names, opts);
+  }
+
+  /** Load a `docker save` / OCI layout tar (POST /images/load). */
+  load(tar: Readable, opts: { signal?: AbortSignal } = {}): Promise<LoadReport> {
+    return loadImages(this, tar, opts);
+  }
+
+  /** Check credentials against a registry (POST /auth). Throws unauthenticated when refused. */
+  async login(auth: Json, opts: { signal?: AbortSignal; fetchFn?: typeof fetch } = {}): Promise<{ Status: string; IdentityToken: string }> {
+    const server = typeof auth.serveraddress === 'string' && auth.serveraddress !== '' ? auth.serveraddress : 'docker.io';
+    const domain = server.replace(/^https?:\/\//, '').replace(/\/.*$/, '').replace(/^index\.docker\.io$|^registry-1\.docker\.io$/, 'docker.io');
+    const creds = credentialsFromAuth(auth);
+    const client = new RegistryClient(domain, { ...(creds ? { credentials: creds } : {}), ...(opts.fetchFn ? { fetchFn: opts.fetchFn } : {}) });
+    await client.ping(opts.signal ? { signal: opts.signal } : {});
+    return { Status: 'Login Succeeded', IdentityToken: '' };
+  }
+
   // ---- ImageService ---------------------------------------------------------------------------
 
   async list(opts: ImageListOptions): Promise<Json[]> {
@@ -424,14 +516,28 @@ export class LocalImageService implements ImageService {
       if (!byId) {
         const full = referenceString(byName);
         const allRefs = this.metadata.refsOf(id);
-        const isLast = allRefs.filter((r) => r !== full).length === 0;
+        const sameRepoDigest = (r: string): boolean => byName.digest === undefined && r.startsWith(`${repositoryName(byName)}@`);
+        const isLast = allRefs.filter((r) => r !== full && !sameRepoDigest(r)).length === 0;
         if (isLast && user && !opts.force) {
           throw conflict(`conflict: unable to remove repository reference "${ref}" (must force) - container ${shortId(user)} is using its referenced image ${shortId(id)}`);
         }
         await this.metadata.deleteRef(full);
         report.push({ Untagged: familiarString(byName) });
         this.emit('untag', id, { name: familiarString(byName) });
-        if (!isLast) return report;
+        if (byName.digest === undefined) {
+          // moby: when a removed tag leaves only digest references of the same repository, they go too
+          const repo = repositoryName(byName);
+          const left = this.tagsOf(id).filter((r) => repositoryName(r) === repo);
+          if (left.length > 0 && left.every((r) => r.digest !== undefined)) {
+            for (const r of left) {
+              await this.metadata.deleteRef(referenceString(r));
+              const name = `${familiarName(r)}@${r.digest}`;
+              report.push({ Untagged: name });
+              this.emit('untag', id, { name });
+            }
+          }
+        }
+        if (this.metadata.refsOf(id).length > 0) return report;
         // last reference: delete the image too when nobody uses it (a forced removal keeps a used
         // image, untagged) and no image is built on it
         if (user || this.hasChildren(id)) return report;
@@ -495,6 +601,7 @@ export class LocalImageService implements ImageService {
 
   /** Remove layers and blobs no image references; returns bytes of layers removed. */
   private async collectGarbage(report?: Json[]): Promise<number> {
+    if (this.leases > 0) return 0; // a pull/load is writing blobs and layers not yet referenced
     const liveChains = new Set<string>();
     const liveBlobs = new Set<string>();
     for (const img of this.loaded.values()) {

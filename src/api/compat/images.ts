@@ -3,11 +3,13 @@
  * on the path suffix.
  */
 import type { ServerResponse } from 'node:http';
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 
 import { invalidArgument, notImplemented } from '../../base/errors.js';
 import type { CommitOptions, ImageService, ImportOptions, Json } from '../../engine/services.js';
 import { streamErrorLine } from '../errors.js';
-import { jsonLine, readJson, sendEmpty, sendJson, startStream } from '../http-util.js';
+import { asObject, jsonLine, readJson, sendEmpty, sendJson, startStream } from '../http-util.js';
 import { streamJson } from '../json-stream.js';
 import { route, type RequestContext, type Route } from '../router.js';
 
@@ -38,6 +40,66 @@ export function decodeAuthHeader(value: string | string[] | undefined): Json | u
 export function joinRef(image: string, tag: string | undefined): string {
   if (!tag) return image;
   return tag.includes(':') ? `${image}@${tag}` : `${image}:${tag}`;
+}
+
+/** The push capability the edge looks for on `engine.images`. */
+export type PushFn = (name: string, opts: { tag?: string; auth?: Json; signal: AbortSignal }) => AsyncIterable<Json>;
+/** The save capability: a tar stream of the named images (throws before streaming on a bad name). */
+export type SaveFn = (names: string[], opts: { signal: AbortSignal }) => Readable;
+/** The load capability: reads a tar, returns the `Loaded image…` lines. */
+export type LoadFn = (tar: Readable, opts: { signal: AbortSignal }) => Promise<{ lines: string[] }>;
+/** The login capability (POST /auth): checks credentials against the registry. */
+export type LoginFn = (auth: Json, opts: { signal: AbortSignal }) => Promise<{ Status: string; IdentityToken: string }>;
+
+/** engine.images with the optional registry/archive capabilities. */
+type RegistryImages = ImageService & { pull?: PullFn; push?: PushFn; save?: SaveFn; load?: LoadFn; login?: LoginFn };
+
+/** POST /auth: check credentials when the engine can, else accept them (old behaviour). */
+export async function authHandler(ctx: RequestContext, res: ServerResponse): Promise<void> {
+  const body = asObject(await readJson(ctx.req));
+  const images = ctx.engine.images as RegistryImages;
+  if (typeof images.login !== 'function') {
+    sendJson(res, 200, { Status: 'Login Succeeded', IdentityToken: '' });
+    return;
+  }
+  sendJson(res, 200, await images.login.call(images, body, { signal: ctx.signal }));
+}
+
+async function pushImage(ctx: RequestContext, res: ServerResponse): Promise<void> {
+  const images = ctx.engine.images as RegistryImages;
+  if (typeof images.push !== 'function') throw notImplemented('image push is not supported yet');
+  const opts: { tag?: string; auth?: Json; signal: AbortSignal } = { signal: ctx.signal };
+  const tag = ctx.query.nonEmpty('tag');
+  if (tag !== undefined) opts.tag = tag;
+  const auth = decodeAuthHeader(ctx.req.headers['x-registry-auth']);
+  if (auth !== undefined) opts.auth = auth;
+  const it = images.push.call(images, ctx.params[0]!, opts);
+  await streamJson(res, it, { signal: ctx.signal, primeMs: 3000, log: (m) => ctx.log(`${ctx.tag} ${m}`) });
+}
+
+async function saveImages(ctx: RequestContext, res: ServerResponse, names: string[]): Promise<void> {
+  const images = ctx.engine.images as RegistryImages;
+  if (typeof images.save !== 'function') throw notImplemented('image save is not supported yet');
+  if (names.length === 0) throw invalidArgument('no images given');
+  const tar = images.save.call(images, names, { signal: ctx.signal });
+  startStream(res, 'application/x-tar');
+  try {
+    await pipeline(tar, res, { signal: ctx.signal });
+  } catch (e) {
+    ctx.log(`${ctx.tag} save failed: ${(e as Error).message}`);
+    res.destroy();
+  }
+}
+
+async function loadImages(ctx: RequestContext, res: ServerResponse): Promise<void> {
+  const images = ctx.engine.images as RegistryImages;
+  if (typeof images.load !== 'function') throw notImplemented('image load is not supported yet');
+  const load = images.load;
+  async function* gen(): AsyncGenerator<Json> {
+    const r = await load.call(images, ctx.req, { signal: ctx.signal });
+    for (const l of r.lines) yield { stream: `${l}\n` };
+  }
+  await streamJson(res, gen(), { signal: ctx.signal, primeMs: 600_000, log: (m) => ctx.log(`${ctx.tag} ${m}`) });
 }
 
 const PULL_UNSUPPORTED = 'registry pulls are not supported yet: import an image with "docker import" or "docker load"';
@@ -71,7 +133,7 @@ async function createImage(ctx: RequestContext, res: ServerResponse): Promise<vo
     return;
   }
   if (fromImage === undefined) throw invalidArgument('fromImage or fromSrc must be set');
-  const images = ctx.engine.images as ImageService & { pull?: PullFn };
+  const images = ctx.engine.images as RegistryImages;
   if (typeof images.pull !== 'function') {
     startStream(res, 'application/json');
     res.end(streamErrorLine(notImplemented(PULL_UNSUPPORTED)));
@@ -126,12 +188,8 @@ export const imageRoutes: Route[] = [
   route('POST', /^\/images\/prune$/, async (ctx, res) => {
     sendJson(res, 200, await ctx.engine.images.prune(ctx.query.filters()));
   }),
-  route('POST', /^\/images\/load$/, async () => {
-    throw notImplemented('image load is not supported yet');
-  }),
-  route('GET', /^\/images\/get$/, async () => {
-    throw notImplemented('image save is not supported yet');
-  }),
+  route('POST', /^\/images\/load$/, loadImages),
+  route('GET', /^\/images\/get$/, async (ctx, res) => saveImages(ctx, res, ctx.query.all('names').filter((n) => n !== ''))),
   route('GET', /^\/images\/search$/, async () => {
     throw notImplemented('image search is not supported yet');
   }),
@@ -147,12 +205,8 @@ export const imageRoutes: Route[] = [
     await ctx.engine.images.tag(ctx.params[0]!, repo, ctx.query.nonEmpty('tag'));
     sendEmpty(res, 201);
   }),
-  route('POST', img('/push'), async () => {
-    throw notImplemented('image push is not supported yet');
-  }),
-  route('GET', img('/get'), async () => {
-    throw notImplemented('image save is not supported yet');
-  }),
+  route('POST', img('/push'), pushImage),
+  route('GET', img('/get'), async (ctx, res) => saveImages(ctx, res, [ctx.params[0]!])),
   route('DELETE', img(''), async (ctx, res) => {
     sendJson(res, 200, await ctx.engine.images.remove(ctx.params[0]!, { force: ctx.query.bool('force'), noprune: ctx.query.bool('noprune') }));
   }),

@@ -10,6 +10,7 @@ import { readBody, sendJson } from '../http-util.js';
 import { streamJson } from '../json-stream.js';
 import { route, type RequestContext, type Route } from '../router.js';
 import { MAX_API_VERSION, MIN_API_VERSION } from '../version.js';
+import { authHandler } from './images.js';
 
 /** Docker's answer for every swarm-mode path on a node without swarm. */
 export const SWARM_MESSAGE =
@@ -56,10 +57,7 @@ export const systemRoutes: Route[] = [
   route('GET', /^\/info$/, async (ctx, res) => sendJson(res, 200, await ctx.engine.system.info())),
   route('GET', /^\/events$/, events),
   route('GET', /^\/system\/df$/, async (ctx, res) => sendJson(res, 200, await ctx.engine.system.df())),
-  route('POST', /^\/auth$/, async (ctx, res) => {
-    await readBody(ctx.req);
-    sendJson(res, 200, { Status: 'Login Succeeded', IdentityToken: '' });
-  }),
+  route('POST', /^\/auth$/, authHandler),
   route('*', /^\/(swarm|nodes|services|tasks|secrets|configs)(\/.*)?$/, async () => {
     throw unavailable(SWARM_MESSAGE);
   }),

@@ -2,6 +2,8 @@
  * Image commands: images, rmi, tag, history, import, pull, image inspect, image prune, save, load.
  */
 import * as fs from 'node:fs';
+import { homedir } from 'node:os';
+import { dirname, join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 
 import { readNdjson, type ApiClient } from '../../client/index.js';
@@ -85,7 +87,7 @@ export async function pullImage(cli: Cli, c: ApiClient, ref: string, opts: { pla
   const pp = pullParams(ref);
   const res = await c.request('POST', '/images/create', {
     query: { fromImage: pp.fromImage, tag: pp.tag, platform: opts.platform },
-    headers: { 'X-Registry-Auth': 'e30=' },
+    headers: { 'X-Registry-Auth': registryAuthHeader(cli, pp.fromImage) },
   });
   const out = opts.out ?? cli.out;
   if (opts.quiet) {
@@ -359,5 +361,192 @@ export async function load(cli: Cli, argv: string[]): Promise<number> {
     contentType: 'application/x-tar',
   });
   await displayProgress(cli, readNdjson<JsonMessage>(res));
+  return 0;
+}
+
+// ---- credentials (Docker's ~/.docker/config.json `auths`) -------------------------------------
+
+/** The key Docker uses for Docker Hub in `auths`. */
+export const DOCKER_HUB_AUTH_KEY = 'https://index.docker.io/v1/';
+
+/** Path of the client config: `$DOCKER_CONFIG/config.json`, else `~/.docker/config.json`. */
+export function dockerConfigPath(cli: Cli): string {
+  const dir = cli.getenv('DOCKER_CONFIG') || join(cli.getenv('HOME') || homedir(), '.docker');
+  return join(dir, 'config.json');
+}
+
+/** Read the client config (an empty object when absent). */
+export function readDockerConfig(path: string): Json {
+  try {
+    const j = JSON.parse(fs.readFileSync(path, 'utf8')) as unknown;
+    return j && typeof j === 'object' && !Array.isArray(j) ? (j as Json) : {};
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return {};
+    throw new StatusError(1, `error loading config file ${path}: ${(err as Error).message}`);
+  }
+}
+
+/** Write the client config atomically (temp file + rename), mode 0600 like Docker. */
+export function writeDockerConfig(path: string, cfg: Json): void {
+  fs.mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+  const tmp = `${path}.tmp-${process.pid}`;
+  fs.writeFileSync(tmp, JSON.stringify(cfg, null, '\t') + '\n', { mode: 0o600 });
+  fs.renameSync(tmp, path);
+}
+
+/** The `auths` key of a registry: Docker Hub's legacy URL, else the host[:port]. */
+export function authKeyFor(server: string | undefined): string {
+  if (!server) return DOCKER_HUB_AUTH_KEY;
+  const host = server.replace(/^https?:\/\//, '').replace(/\/.*$/, '');
+  if (host === 'docker.io' || host === 'index.docker.io' || host === 'registry-1.docker.io') return DOCKER_HUB_AUTH_KEY;
+  return host;
+}
+
+/** Stored credentials for a registry host (also matches `https://host` keys written by others). */
+export function lookupAuth(cfg: Json, server: string | undefined): { username: string; password: string; serveraddress: string } | undefined {
+  const auths = (cfg['auths'] ?? {}) as Record<string, { auth?: string; username?: string; password?: string }>;
+  const key = authKeyFor(server);
+  const hit = Object.entries(auths).find(([k]) => authKeyFor(k) === key);
+  if (!hit) return undefined;
+  const [k, v] = hit;
+  let username = v.username ?? '';
+  let password = v.password ?? '';
+  if (v.auth) {
+    const dec = Buffer.from(v.auth, 'base64').toString('utf8');
+    const i = dec.indexOf(':');
+    if (i > 0) {
+      username = dec.slice(0, i);
+      password = dec.slice(i + 1);
+    }
+  }
+  if (!username) return undefined;
+  return { username, password, serveraddress: k };
+}
+
+/** The registry domain of a (normalised) repository name. */
+function registryOf(repo: string): string {
+  return normalizeRepo(repo).split('/')[0]!;
+}
+
+/** X-Registry-Auth for a repository: base64url JSON AuthConfig from the config file, or `{}`. */
+export function registryAuthHeader(cli: Cli, repo: string): string {
+  let cfg: Json;
+  try {
+    cfg = readDockerConfig(dockerConfigPath(cli));
+  } catch {
+    return 'e30=';
+  }
+  const a = lookupAuth(cfg, registryOf(repo));
+  return a ? Buffer.from(JSON.stringify(a)).toString('base64url') : 'e30=';
+}
+
+async function readAllStdin(cli: Cli): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const c of cli.stdin) chunks.push(typeof c === 'string' ? Buffer.from(c) : (c as Buffer));
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+/** `berth login [-u USER] [-p PASS | --password-stdin] [SERVER]`. */
+export async function login(cli: Cli, argv: string[]): Promise<number> {
+  const p = parseArgs(argv, [
+    { name: 'username', short: 'u', type: 'string' },
+    { name: 'password', short: 'p', type: 'string' },
+    { name: 'password-stdin', type: 'bool' },
+  ], { command: 'login' });
+  requireArgs('login', p.args, 0, 1);
+  const server = p.args[0];
+  const cfgPath = dockerConfigPath(cli);
+  const cfg = readDockerConfig(cfgPath);
+  let username = flagStr(p, 'username');
+  let password = flagStr(p, 'password');
+  if (flagBool(p, 'password-stdin')) {
+    if (password !== undefined) throw new UsageError('--password and --password-stdin are mutually exclusive');
+    if (!username) throw new UsageError('Must provide --username with --password-stdin');
+    password = (await readAllStdin(cli)).replace(/\r?\n$/, '');
+  } else if (password !== undefined) {
+    cli.err.write('WARNING! Using --password via the CLI is insecure. Use --password-stdin.\n');
+  }
+  if (!username || password === undefined) {
+    const stored = lookupAuth(cfg, server);
+    if (!stored) throw new StatusError(1, 'Error: Cannot perform an interactive login from a non TTY device');
+    username ??= stored.username;
+    password ??= stored.password;
+  }
+  const key = authKeyFor(server);
+  const c = await cli.client();
+  try {
+    await c.post('/auth', undefined, { username, password, serveraddress: key });
+  } catch (err) {
+    throw new StatusError(1, `Error response from daemon: ${(err as Error).message}`);
+  }
+  const auths = ((cfg['auths'] as Json | undefined) ?? {}) as Record<string, unknown>;
+  for (const k of Object.keys(auths)) if (authKeyFor(k) === key) delete auths[k];
+  auths[key] = { auth: Buffer.from(`${username}:${password}`).toString('base64') };
+  cfg['auths'] = auths;
+  writeDockerConfig(cfgPath, cfg);
+  cli.err.write(`WARNING! Your password will be stored unencrypted in ${cfgPath}.\n`);
+  cli.print('Login Succeeded\n');
+  return 0;
+}
+
+/** `berth logout [SERVER]`. */
+export async function logout(cli: Cli, argv: string[]): Promise<number> {
+  const p = parseArgs(argv, [], { command: 'logout' });
+  requireArgs('logout', p.args, 0, 1);
+  const key = authKeyFor(p.args[0]);
+  const cfgPath = dockerConfigPath(cli);
+  const cfg = readDockerConfig(cfgPath);
+  const auths = ((cfg['auths'] as Json | undefined) ?? {}) as Record<string, unknown>;
+  const hits = Object.keys(auths).filter((k) => authKeyFor(k) === key);
+  if (hits.length === 0) {
+    cli.print(`Not logged in to ${p.args[0] ?? key}\n`);
+    return 0;
+  }
+  cli.print(`Removing login credentials for ${p.args[0] ?? key}\n`);
+  for (const k of hits) delete auths[k];
+  cfg['auths'] = auths;
+  writeDockerConfig(cfgPath, cfg);
+  return 0;
+}
+
+/** `berth push [-a] [-q] NAME[:TAG]`. */
+export async function push(cli: Cli, argv: string[]): Promise<number> {
+  const p = parseArgs(argv, [
+    { name: 'all-tags', short: 'a', type: 'bool' },
+    { name: 'quiet', short: 'q', type: 'bool' },
+    { name: 'disable-content-trust', type: 'bool' },
+    { name: 'platform', type: 'string' },
+  ], { command: 'push' });
+  requireArgs('push', p.args, 1, 1);
+  const ref = p.args[0]!;
+  let name = ref;
+  let tagName: string | undefined;
+  if (!ref.includes('@')) {
+    const st = splitRepoTag(ref);
+    name = st.repo;
+    tagName = st.tag;
+  }
+  if (!tagName && !flagBool(p, 'all-tags')) {
+    tagName = 'latest';
+    if (!flagBool(p, 'quiet')) cli.print('Using default tag: latest\n');
+  }
+  const c = await cli.client();
+  const full = normalizeRepo(name);
+  const res = await c.request('POST', `/images/${encPath(full)}/push`, {
+    query: { tag: tagName },
+    headers: { 'X-Registry-Auth': registryAuthHeader(cli, full) },
+  });
+  const msgs = flagBool(p, 'quiet')
+    ? await (async () => {
+        const all: JsonMessage[] = [];
+        for await (const m of readNdjson<JsonMessage>(res)) {
+          if (m.errorDetail || m.error) throw new StatusError(1, m.errorDetail?.message ?? m.error ?? 'unknown error');
+          all.push(m);
+        }
+        return all;
+      })()
+    : await displayProgress(cli, readNdjson<JsonMessage>(res));
+  if (flagBool(p, 'quiet')) cli.print(`${ref}\n`);
+  void msgs;
   return 0;
 }

@@ -1,0 +1,276 @@
+/**
+ * A client of one registry (OCI distribution spec / Docker Registry HTTP API v2): resolve a tag to
+ * a manifest, fetch manifests and blobs, check and upload blobs, put manifests. It writes nothing
+ * to disk: blob bodies are handed back as streams for the caller's ingester. Authentication
+ * (bearer-token or basic) is negotiated on the first 401 and cached per scope.
+ */
+import { createHash } from 'node:crypto';
+import { pipeline, Readable, Transform, type TransformCallback } from 'node:stream';
+
+import { EngineError, invalidArgument } from '../base/errors.js';
+import { basicHeader, fetchBearerToken, parseChallenge, type Challenge, type RegistryCredentials } from './auth.js';
+import { registryError, type ErrorContext } from './errors.js';
+
+/** Accept header for manifests: Docker schema2 and OCI, single and index. */
+export const MANIFEST_ACCEPT = [
+  'application/vnd.docker.distribution.manifest.v2+json',
+  'application/vnd.docker.distribution.manifest.list.v2+json',
+  'application/vnd.oci.image.manifest.v1+json',
+  'application/vnd.oci.image.index.v1+json',
+].join(', ');
+
+/** Options of a {@link RegistryClient}. */
+export interface RegistryClientOptions {
+  credentials?: RegistryCredentials;
+  /** Use plain HTTP (default: only for loopback hosts). */
+  plainHttp?: boolean;
+  /** A blob transfer that receives nothing for this long fails (default 60 000 ms). */
+  idleTimeoutMs?: number;
+  /** Injected fetch (tests). */
+  fetchFn?: typeof fetch;
+  userAgent?: string;
+}
+
+/** A manifest (or index) as fetched: the exact bytes, their digest and media type. */
+export interface FetchedManifest {
+  bytes: Buffer;
+  digest: string;
+  mediaType: string;
+}
+
+/** Options shared by requests. */
+export interface RequestOptions {
+  signal?: AbortSignal;
+}
+
+/** True for hosts Docker talks to over plain HTTP without configuration (127.0.0.0/8, ::1, localhost). */
+export function isLoopbackHost(domain: string): boolean {
+  const host = domain.startsWith('[') ? domain.slice(1, domain.indexOf(']')) : domain.replace(/:\d+$/, '');
+  return host === 'localhost' || /^127\.\d+\.\d+\.\d+$/.test(host) || host === '::1';
+}
+
+/** The API endpoint host for a registry domain (`docker.io` is served by registry-1.docker.io). */
+export function endpointHost(domain: string): string {
+  return domain === 'docker.io' ? 'registry-1.docker.io' : domain;
+}
+
+/** A Transform that fails when no data flows for `ms` (a stalled transfer). */
+class IdleWatchdog extends Transform {
+  private timer: NodeJS.Timeout | undefined;
+  constructor(private readonly ms: number, private readonly what: string) {
+    super();
+    this.arm();
+  }
+  private arm(): void {
+    clearTimeout(this.timer);
+    this.timer = setTimeout(() => this.destroy(new EngineError('deadline-exceeded', `${this.what}: no data received for ${Math.round(this.ms / 1000)}s`, { code: 'REGISTRY_STALLED' })), this.ms);
+    this.timer.unref?.();
+  }
+  override _transform(chunk: Buffer, _e: BufferEncoding, cb: TransformCallback): void {
+    this.arm();
+    cb(null, chunk);
+  }
+  override _flush(cb: TransformCallback): void {
+    clearTimeout(this.timer);
+    cb();
+  }
+  override _destroy(err: Error | null, cb: (e: Error | null) => void): void {
+    clearTimeout(this.timer);
+    cb(err);
+  }
+}
+
+/** The distribution client for one registry domain. */
+export class RegistryClient {
+  /** `http://host:port` or `https://host`. */
+  readonly base: string;
+  private readonly fetchFn: typeof fetch;
+  private readonly creds: RegistryCredentials | undefined;
+  private readonly idleMs: number;
+  private readonly ua: string;
+  private challenge: Challenge | undefined;
+  private readonly tokens = new Map<string, string>();
+
+  /** `domain` is a Reference's domain (`docker.io`, `127.0.0.1:5000`). */
+  constructor(readonly domain: string, opts: RegistryClientOptions = {}) {
+    const plain = opts.plainHttp ?? isLoopbackHost(domain);
+    this.base = `${plain ? 'http' : 'https'}://${endpointHost(domain)}`;
+    this.fetchFn = opts.fetchFn ?? fetch;
+    this.creds = opts.credentials;
+    this.idleMs = opts.idleTimeoutMs ?? 60_000;
+    this.ua = opts.userAgent ?? 'berth/0.1';
+  }
+
+  private authHeader(scope: string): string | undefined {
+    if (!this.challenge) return undefined;
+    if (this.challenge.scheme === 'bearer') {
+      const t = this.tokens.get(scope);
+      return t ? `Bearer ${t}` : undefined;
+    }
+    if (this.challenge.scheme === 'basic') return basicHeader(this.creds);
+    return undefined;
+  }
+
+  /** Answer a 401 challenge: remember it and get a token for the scope. False when nothing changed. */
+  private async authenticate(res: Response, scope: string, signal: AbortSignal | undefined): Promise<boolean> {
+    const ch = parseChallenge(res.headers.get('www-authenticate'));
+    if (!ch) return false;
+    const had = this.authHeader(scope);
+    this.challenge = ch;
+    if (ch.scheme === 'bearer') {
+      const token = await fetchBearerToken({
+        challenge: ch,
+        scopes: scope ? [scope] : [],
+        fetchFn: this.fetchFn,
+        ...(this.creds ? { credentials: this.creds } : {}),
+        ...(signal ? { signal } : {}),
+      });
+      this.tokens.set(scope, token);
+    } else if (ch.scheme !== 'basic' || !this.creds?.username) return false;
+    return this.authHeader(scope) !== had;
+  }
+
+  /**
+   * One request with auth: on a 401 the challenge is answered and the request retried once (bodies
+   * that are streams are not retried: callers authenticate with a body-less request first).
+   */
+  async request(method: string, pathOrUrl: string, opts: { scope: string; headers?: Record<string, string>; body?: Buffer | Readable; signal?: AbortSignal; redirect?: 'follow' | 'manual' | 'error' }): Promise<Response> {
+    const url = /^https?:\/\//.test(pathOrUrl) ? pathOrUrl : this.base + pathOrUrl;
+    const send = async (): Promise<Response> => {
+      const headers: Record<string, string> = { 'user-agent': this.ua, ...(opts.headers ?? {}) };
+      const auth = this.authHeader(opts.scope);
+      if (auth) headers['authorization'] = auth;
+      const init: RequestInit & { duplex?: 'half' } = { method, headers, redirect: opts.redirect ?? 'follow' };
+      if (opts.signal) init.signal = opts.signal;
+      if (opts.body !== undefined) {
+        init.body = opts.body instanceof Readable ? (opts.body as unknown as ReadableStream) : opts.body;
+        if (opts.body instanceof Readable) init.duplex = 'half';
+      }
+      try {
+        return await this.fetchFn(url, init);
+      } catch (err) {
+        if ((err as Error).name === 'AbortError' || opts.signal?.aborted) throw err;
+        const cause = (err as { cause?: { message?: string; code?: string } }).cause;
+        throw new EngineError('unavailable', `Get "${url}": ${cause?.code ?? ''} ${cause?.message ?? (err as Error).message}`.replace(/\s+/g, ' ').trim(), { cause: err, code: 'REGISTRY_UNREACHABLE' });
+      }
+    };
+    let res = await send();
+    if (res.status === 401 && !(opts.body instanceof Readable)) {
+      const changed = await this.authenticate(res, opts.scope, opts.signal);
+      if (changed) {
+        await res.body?.cancel().catch(() => undefined);
+        res = await send();
+      }
+    }
+    return res;
+  }
+
+  private async fail(res: Response, ctx: ErrorContext): Promise<never> {
+    const body = await res.text().catch(() => '');
+    throw registryError(res.status, res.statusText, body, ctx);
+  }
+
+  /** Check the registry answers `/v2/` with these credentials (login). Throws unauthenticated. */
+  async ping(opts: RequestOptions = {}): Promise<void> {
+    const res = await this.request('GET', '/v2/', { scope: '', ...(opts.signal ? { signal: opts.signal } : {}) });
+    await res.body?.cancel().catch(() => undefined);
+    if (res.status === 401 || res.status === 403) {
+      throw new EngineError('unauthenticated', `login attempt to ${this.base}/v2/ failed with status: ${res.status} ${res.statusText || 'Unauthorized'}`, { code: 'REGISTRY_LOGIN' });
+    }
+    if (!res.ok) throw new EngineError('unavailable', `${this.base}/v2/ answered ${res.status} ${res.statusText}`, { code: 'REGISTRY_HTTP' });
+  }
+
+  /**
+   * Get a manifest or index by tag or digest. The bytes are hashed; when asked by digest (or when
+   * the registry sends Docker-Content-Digest for a tag) a mismatch is rejected.
+   */
+  async getManifest(repo: string, tagOrDigest: string, ctx: ErrorContext, opts: RequestOptions & { push?: boolean } = {}): Promise<FetchedManifest> {
+    const res = await this.request('GET', `/v2/${repo}/manifests/${tagOrDigest}`, {
+      scope: `repository:${repo}:${opts.push ? 'pull,push' : 'pull'}`,
+      headers: { accept: MANIFEST_ACCEPT },
+      ...(opts.signal ? { signal: opts.signal } : {}),
+    });
+    if (!res.ok) await this.fail(res, ctx);
+    const bytes = Buffer.from(await res.arrayBuffer());
+    if (bytes.length > 4 << 20) throw invalidArgument(`manifest for ${ctx.ref ?? repo} is too large`);
+    const digest = `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
+    const expected = tagOrDigest.startsWith('sha256:') ? tagOrDigest : res.headers.get('docker-content-digest') ?? undefined;
+    if (expected && expected.startsWith('sha256:') && expected !== digest) {
+      throw invalidArgument(`manifest verification failed for digest ${expected}: got ${digest}`, { code: 'DIGEST_MISMATCH' });
+    }
+    let mediaType = (res.headers.get('content-type') ?? '').split(';')[0]!.trim();
+    try {
+      const j = JSON.parse(bytes.toString('utf8')) as { mediaType?: string; manifests?: unknown };
+      if (typeof j.mediaType === 'string') mediaType = j.mediaType;
+      else if (!mediaType || mediaType === 'application/json') mediaType = Array.isArray(j.manifests) ? 'application/vnd.oci.image.index.v1+json' : 'application/vnd.oci.image.manifest.v1+json';
+    } catch {
+      throw invalidArgument(`manifest for ${ctx.ref ?? repo} is not JSON`);
+    }
+    return { bytes, digest, mediaType };
+  }
+
+  /**
+   * Open a blob for reading. The stream is raw bytes (the caller verifies digest and size) and fails
+   * with deadline-exceeded when it stalls for the idle timeout.
+   */
+  async openBlob(repo: string, digest: string, ctx: ErrorContext, opts: RequestOptions = {}): Promise<{ stream: Readable; size: number | undefined }> {
+    const res = await this.request('GET', `/v2/${repo}/blobs/${digest}`, { scope: `repository:${repo}:pull`, ...(opts.signal ? { signal: opts.signal } : {}) });
+    if (!res.ok || !res.body) await this.fail(res, ctx);
+    const len = res.headers.get('content-length');
+    const src = Readable.fromWeb(res.body as import('node:stream/web').ReadableStream<Uint8Array>);
+    const dog = new IdleWatchdog(this.idleMs, `fetching blob ${digest}`);
+    // the caller consumes `dog`; pipeline forwards errors and destroys both stages on failure
+    pipeline(src, dog, () => undefined);
+    return { stream: dog, size: len !== null ? Number(len) : undefined };
+  }
+
+  /** HEAD a blob: true when the registry has it in this repository. */
+  async hasBlob(repo: string, digest: string, opts: RequestOptions = {}): Promise<boolean> {
+    const res = await this.request('HEAD', `/v2/${repo}/blobs/${digest}`, { scope: `repository:${repo}:pull,push`, ...(opts.signal ? { signal: opts.signal } : {}) });
+    await res.body?.cancel().catch(() => undefined);
+    if (res.status === 404) return false;
+    if (res.ok) return true;
+    throw registryError(res.status, res.statusText, '', { repo, op: 'push' });
+  }
+
+  /**
+   * Upload a blob in one request: POST to start the upload (optionally as a cross-repository mount
+   * from `mountFrom`), then PUT the bytes with `?digest=`. Returns `mounted` when the registry
+   * already had it elsewhere and mounted it.
+   */
+  async uploadBlob(repo: string, digest: string, size: number, body: () => Readable, ctx: ErrorContext, opts: RequestOptions & { mountFrom?: string } = {}): Promise<'mounted' | 'uploaded'> {
+    const scope = `repository:${repo}:pull,push`;
+    const sig = opts.signal ? { signal: opts.signal } : {};
+    const q = opts.mountFrom ? `?mount=${encodeURIComponent(digest)}&from=${encodeURIComponent(opts.mountFrom)}` : '';
+    const start = await this.request('POST', `/v2/${repo}/blobs/uploads/${q}`, { scope, headers: { 'content-length': '0' }, ...sig });
+    await start.body?.cancel().catch(() => undefined);
+    if (start.status === 201 && opts.mountFrom) return 'mounted';
+    if (start.status !== 202) await this.fail(start, { ...ctx, op: 'push' });
+    const loc = start.headers.get('location');
+    if (!loc) throw new EngineError('unavailable', 'registry started an upload without a Location', { code: 'REGISTRY_PROTOCOL' });
+    const url = new URL(loc, this.base);
+    url.searchParams.set('digest', digest);
+    const put = await this.request('PUT', url.toString(), {
+      scope,
+      headers: { 'content-type': 'application/octet-stream', 'content-length': String(size) },
+      body: body(),
+      ...sig,
+    });
+    if (put.status !== 201) await this.fail(put, { ...ctx, op: 'push' });
+    await put.body?.cancel().catch(() => undefined);
+    return 'uploaded';
+  }
+
+  /** PUT a manifest by tag (or digest). Returns the digest the registry reports (or computes). */
+  async putManifest(repo: string, tagOrDigest: string, bytes: Buffer, mediaType: string, ctx: ErrorContext, opts: RequestOptions = {}): Promise<string> {
+    const res = await this.request('PUT', `/v2/${repo}/manifests/${tagOrDigest}`, {
+      scope: `repository:${repo}:pull,push`,
+      headers: { 'content-type': mediaType },
+      body: bytes,
+      ...(opts.signal ? { signal: opts.signal } : {}),
+    });
+    if (res.status !== 201 && res.status !== 200) await this.fail(res, { ...ctx, op: 'push' });
+    await res.body?.cancel().catch(() => undefined);
+    return res.headers.get('docker-content-digest') ?? `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
+  }
+}
