@@ -16,6 +16,8 @@ interface Flags {
   defaultRuntime?: string;
   config?: string;
   usernsRemap?: string;
+  bridge?: string;
+  bip?: string;
 }
 
 function usage(): never {
@@ -27,6 +29,8 @@ Options:
       --default-runtime string   Default OCI runtime: crun, runc or runsc
       --config-file string       Daemon configuration file (default "/etc/berth/daemon.json")
       --userns-remap string      User/Group setting for user namespaces ("default" or a user with subordinate ids)
+  -b, --bridge string            Default bridge interface name, or "none" to disable the default bridge (default "berth0")
+      --bip string               Default bridge address with prefix, e.g. 10.213.0.1/24
   -v, --version                  Print version information and quit
 `);
   process.exit(0);
@@ -52,6 +56,8 @@ function parseFlags(argv: string[]): Flags {
       case '--default-runtime': f.defaultRuntime = val(); break;
       case '--config-file': f.config = val(); break;
       case '--userns-remap': f.usernsRemap = val(); break;
+      case '-b': case '--bridge': f.bridge = val(); break;
+      case '--bip': f.bip = val(); break;
       case '-h': case '--help': usage(); break;
       case '-v': case '--version':
         process.stdout.write('berthd version 0.1.0\n');
@@ -69,16 +75,17 @@ async function main(): Promise<void> {
   const flags = parseFlags(process.argv.slice(2));
   const cfgPath = flags.config ?? '/etc/berth/daemon.json';
   try {
-    const j = JSON.parse(await readFile(cfgPath, 'utf8')) as { 'default-runtime'?: string; 'data-root'?: string; 'userns-remap'?: string };
+    const j = JSON.parse(await readFile(cfgPath, 'utf8')) as { 'default-runtime'?: string; 'data-root'?: string; 'userns-remap'?: string; bridge?: string };
     if (!flags.defaultRuntime && j['default-runtime']) flags.defaultRuntime = j['default-runtime'];
     if (!flags.usernsRemap && j['userns-remap']) flags.usernsRemap = j['userns-remap'];
+    if (!flags.bridge && j['bridge']) flags.bridge = j['bridge'];
   } catch (err) {
     if (flags.config && (err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
   }
   if (!flags.host.startsWith('unix://')) throw new Error(`only unix:// hosts are supported: ${flags.host}`);
   const socketPath = flags.host.slice('unix://'.length);
   const log = (msg: string) => process.stderr.write(`${new Date().toISOString()} ${msg}\n`);
-  const engine = await createEngine({ root: flags.dataRoot, log, ...(flags.defaultRuntime ? { defaultRuntime: flags.defaultRuntime } : {}), ...(flags.usernsRemap ? { usernsRemap: flags.usernsRemap } : {}) });
+  const engine = await createEngine({ root: flags.dataRoot, log, ...(flags.defaultRuntime ? { defaultRuntime: flags.defaultRuntime } : {}), ...(flags.usernsRemap ? { usernsRemap: flags.usernsRemap } : {}), ...(flags.bridge ? { bridge: flags.bridge } : {}), ...(flags.bip ? { bip: flags.bip } : {}) });
   const api = createApiServer(engine, { log });
   await mkdir(dirname(socketPath), { recursive: true });
   await rm(socketPath, { force: true });

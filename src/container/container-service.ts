@@ -35,6 +35,7 @@ import type { LocalVolumes } from './volumes.js';
 import { shiftedLayer, type Remap } from './userns.js';
 import { LogPump, readJsonLog, type RotateOptions } from './json-log.js';
 import { cgroupPids, cgroupsPathFor, netStats, oomKilled, sampleCgroup, systemCpuUsage } from './cgroups.js';
+import type { NetworkManager, AttachResult } from '../network/index.js';
 
 /** Wiring of the container service. */
 export interface ContainerServiceOptions {
@@ -50,6 +51,8 @@ export interface ContainerServiceOptions {
   log: (msg: string) => void;
   /** Daemon-wide user-namespace remap (berthd --userns-remap). */
   remap?: Remap;
+  /** Networks (issue 6): bridge/user networks get a namespace from here at start. */
+  networks?: NetworkManager;
 }
 
 interface Deferred<T> {
@@ -353,7 +356,7 @@ export class LocalContainers implements ContainerService {
     if (!this.o.runtimes.has(runtime)) throw invalidArgument(`unknown or invalid runtime name: ${runtime}`);
     hc['Runtime'] = runtime;
     const nm = String(hc['NetworkMode'] ?? 'default');
-    if (!['default', 'bridge', 'none', 'host'].includes(nm) && !nm.startsWith('container:')) {
+    if (!this.o.networks && !['default', 'bridge', 'none', 'host'].includes(nm) && !nm.startsWith('container:')) {
       throw notFound(`network ${nm} not found`);
     }
     const usernsMode = String(hc['UsernsMode'] ?? '');
@@ -417,6 +420,10 @@ export class LocalContainers implements ContainerService {
         await chown(join(d, 'upper'), rec.IdMap.uid.hostID, rec.IdMap.gid.hostID);
         await chown(join(d, 'work'), rec.IdMap.uid.hostID, rec.IdMap.gid.hostID);
       }
+      if (this.o.networks) {
+        const nc = body['NetworkingConfig'] as Json | null | undefined;
+        await this.o.networks.register(id, name, hc, (nc?.['EndpointsConfig'] as Json | null | undefined) ?? null);
+      }
       await this.writeEtcFiles(rec);
       await this.persist(rec);
       this.recs.set(id, rec);
@@ -424,12 +431,13 @@ export class LocalContainers implements ContainerService {
       return { Id: id, Warnings: [] };
     } catch (err) {
       this.names.delete(name);
+      await this.o.networks?.forget(id).catch(() => undefined);
       await this.scrubDir(id);
       throw err;
     }
   }
 
-  private async writeEtcFiles(rec: ContainerRecord): Promise<void> {
+  private async writeEtcFiles(rec: ContainerRecord, net?: AttachResult): Promise<void> {
     const d = this.dir(rec.Id);
     const nm = String(rec.HostConfig['NetworkMode']);
     const host = nm === 'host';
@@ -440,7 +448,7 @@ export class LocalContainers implements ContainerService {
       hosts = await readFile('/etc/hosts', 'utf8').catch(() => '127.0.0.1\tlocalhost\n');
     } else {
       hosts = '127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n';
-      hosts += `127.0.1.1\t${hn}\n`;
+      hosts += net ? `${net.ip}\t${hn}\n` : `127.0.1.1\t${hn}\n`;
     }
     for (const e of (rec.HostConfig['ExtraHosts'] as string[] | null) ?? []) {
       const i = e.indexOf(':');
@@ -448,6 +456,10 @@ export class LocalContainers implements ContainerService {
     }
     await writeFile(join(d, 'hosts'), hosts);
     let resolv = await readFile('/etc/resolv.conf', 'utf8').catch(() => '');
+    if (net?.dnsServers.length) {
+      // user networks: aardvark-dns answers container names and forwards the rest to the host's resolvers
+      resolv = resolv.split('\n').filter((l) => !l.startsWith('nameserver')).concat(net.dnsServers.map((d) => `nameserver ${d}`)).filter(Boolean).join('\n') + '\n';
+    }
     const dns = (rec.HostConfig['Dns'] as string[] | null) ?? [];
     const search = (rec.HostConfig['DnsSearch'] as string[] | null) ?? [];
     const dopts = (rec.HostConfig['DnsOptions'] as string[] | null) ?? [];
@@ -487,7 +499,7 @@ export class LocalContainers implements ContainerService {
     });
   }
 
-  private specInput(rec: ContainerRecord, mounts: ResolvedMount[]): Json & { mounts: ResolvedMount[] } {
+  private specInput(rec: ContainerRecord, mounts: ResolvedMount[], net?: AttachResult): Json & { mounts: ResolvedMount[] } {
     const d = this.dir(rec.Id);
     const nm = String(rec.HostConfig['NetworkMode']);
     const input: Json & { mounts: ResolvedMount[] } = {
@@ -512,6 +524,7 @@ export class LocalContainers implements ContainerService {
       if (!other.State.Running || !other.State.Pid) throw conflict(`cannot join network of a non running container: ${other.Id}`);
       input['netnsPath'] = `/proc/${other.State.Pid}/ns/net`;
     }
+    if (net) input['netnsPath'] = net.netnsPath;
     if (rec.HostConfig['Init'] === true) {
       const init = this.o.host.binaries['tini-static'];
       if (!init) throw invalidArgument('--init needs tini-static, which is not installed');
@@ -582,7 +595,9 @@ export class LocalContainers implements ContainerService {
     try {
       rootfs = await this.mountRootfs(rec);
       const mounts = await this.resolveMounts(rec, rootfs);
-      const spec = await this.o.spec.buildRuntimeSpec(this.specInput(rec, mounts));
+      const net = await this.o.networks?.attach({ id: rec.Id, name: rec.Name, hostConfig: rec.HostConfig, config: rec.Config });
+      if (net) await this.writeEtcFiles(rec, net);
+      const spec = await this.o.spec.buildRuntimeSpec(this.specInput(rec, mounts, net));
       await writeJsonAtomic(join(bundle, 'config.json'), spec);
       await rm(join(this.exitDir, rec.Id), { force: true });
       await rt.delete(rec.Id, true).catch(() => undefined);
@@ -629,6 +644,7 @@ export class LocalContainers implements ContainerService {
     } catch (err) {
       const msg = messageOf(err);
       await rt.delete(rec.Id, true).catch(() => undefined);
+      await this.o.networks?.detach(rec.Id).catch(() => undefined);
       if (rootfs) await unmount(rootfs).catch(() => undefined);
       const cmd0 = rec.Path;
       const isExec = /exec|executable|no such file|permission denied|not found/i.test(msg) && !(err instanceof EngineError && err.kind === 'invalid-argument');
@@ -642,6 +658,13 @@ export class LocalContainers implements ContainerService {
         l.exit.resolve(rec.State.ExitCode);
       }
       this.resolveWaiters(rec, 'next-exit', rec.State.ExitCode, rec.State.Error);
+      // As dockerd: a failed start of an AutoRemove container removes it, so `docker run --rm`
+      // (which waits for condition=removed after a failed start) returns (issue 4).
+      if (rec.HostConfig['AutoRemove'] && !this.shuttingDown) {
+        setImmediate(() => {
+          this.remove(rec.Id, { force: true, volumes: true }).catch((e) => this.o.log(`auto-remove ${rec.Id.slice(0, 12)}: ${messageOf(e)}`));
+        });
+      }
       if (err instanceof EngineError && err.kind !== 'internal') throw err;
       throw new EngineError(isExec ? 'invalid-argument' : 'internal', rec.State.Error, { cause: err });
     }
@@ -675,6 +698,7 @@ export class LocalContainers implements ContainerService {
     const rt = this.runtimeFor(rec);
     const oom = await oomKilled(rec.Id, this.o.host.cgroupVersion).catch(() => false);
     await rt.delete(rec.Id, true).catch((e) => this.o.log(`runtime delete ${rec.Id.slice(0, 12)}: ${messageOf(e)}`));
+    await this.o.networks?.detach(rec.Id).catch((e) => this.o.log(`network detach ${rec.Id.slice(0, 12)}: ${messageOf(e)}`));
     await unmount(join(this.dir(rec.Id), 'rootfs')).catch((e) => this.o.log(`unmount ${rec.Id.slice(0, 12)}: ${messageOf(e)}`));
     const live = this.live.get(rec.Id);
     if (live?.healthTimer) clearTimeout(live.healthTimer);
@@ -853,6 +877,7 @@ export class LocalContainers implements ContainerService {
       setStatus(rec.State, 'removing');
       const rt = this.runtimeFor(rec);
       await rt.delete(rec.Id, true).catch(() => undefined);
+      await this.o.networks?.forget(rec.Id).catch(() => undefined);
       await unmount(join(this.dir(rec.Id), 'rootfs')).catch(() => undefined);
       // make the removal durable first: drop the record, then the files
       await rm(join(this.dir(rec.Id), 'container.json'), { force: true });
@@ -1124,6 +1149,9 @@ export class LocalContainers implements ContainerService {
       this.o.spec.validateHostConfig(hc, this.hostLimits());
       if (rec.State.Running && rec.State.Status !== 'restarting') {
         const res = this.o.spec.resourcesFromHostConfig(hc, this.hostLimits());
+        // Only touch the pids limit when this update sets it: an unset PidsLimit (0 from create)
+        // becomes "-1", which crun 1.8 rejects on v1 hosts (`docker update --memory`, issue 4).
+        if (body['PidsLimit'] === undefined || body['PidsLimit'] === null) delete res['pids'];
         await this.runtimeFor(rec).update(rec.Id, res);
       }
       rec.HostConfig = hc;
@@ -1176,6 +1204,9 @@ export class LocalContainers implements ContainerService {
 
   private networkSettings(rec: ContainerRecord): Json {
     const nm = String(rec.HostConfig['NetworkMode']);
+    if (this.o.networks && nm !== 'host' && nm !== 'none' && !nm.startsWith('container:') && (this.o.networks.bridgeEnabled || (nm !== 'default' && nm !== 'bridge'))) {
+      return this.o.networks.settings(rec.Id, rec.HostConfig);
+    }
     const netName = nm === 'host' ? 'host' : nm.startsWith('container:') ? '' : 'none';
     const networks: Json = {};
     if (netName) {
@@ -1254,7 +1285,7 @@ export class LocalContainers implements ContainerService {
       if (f['health'] && !f['health'].includes(r.State.Health?.Status ?? 'none')) return false;
       if (f['before'] && !f['before'].every((b) => r.Created < refTime(b))) return false;
       if (f['since'] && !f['since'].every((b) => r.Created > refTime(b))) return false;
-      if (f['network'] && !f['network'].some((n) => String(r.HostConfig['NetworkMode']) === n)) return false;
+      if (f['network'] && !f['network'].some((n) => String(r.HostConfig['NetworkMode']) === n || Boolean(this.o.networks?.networkNames(r.Id).includes(n)))) return false;
       return true;
     });
     if (opts.limit !== undefined && opts.limit > 0) recs = recs.slice(0, opts.limit);
@@ -1268,7 +1299,7 @@ export class LocalContainers implements ContainerService {
         ImageID: r.Image,
         Command: cmd,
         Created: Math.floor(Date.parse(r.Created) / 1000),
-        Ports: [],
+        Ports: this.o.networks ? this.o.networks.listPorts(r.Id, r.Config) : [],
         Labels: (r.Config['Labels'] as Json | null) ?? {},
         State: r.State.Status,
         Status: this.statusText(r),

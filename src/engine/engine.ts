@@ -19,6 +19,7 @@ import * as snapshot from '../snapshot/index.js';
 import * as spec from '../runtime/spec/index.js';
 import type { Archiver, SpecBuilder } from '../container/deps.js';
 import { ClassicBuilder } from '../build/index.js';
+import { NetworkManager } from '../network/index.js';
 
 /** berthd's version. */
 export const BERTH_VERSION = '0.1.0';
@@ -33,6 +34,10 @@ export interface EngineConfig {
   defaultRuntime?: string;
   /** Daemon-wide user-namespace remap: "default" or a user with /etc/subuid and /etc/subgid ranges. */
   usernsRemap?: string;
+  /** Default bridge interface name (berthd --bridge); "none" disables the default bridge. */
+  bridge?: string;
+  /** Default bridge address with prefix (berthd --bip). */
+  bip?: string;
   log: (msg: string) => void;
 }
 
@@ -111,8 +116,11 @@ export async function createEngine(cfg: EngineConfig): Promise<RunningEngine> {
   const remap = cfg.usernsRemap ? await resolveRemap(cfg.usernsRemap) : undefined;
   // remapped container roots must be able to traverse to their rootfs, as with Docker's 0711 data root
   if (remap) await chmod(root, 0o711);
+  const networks = new NetworkManager({ root, publish: bus.publish, log: cfg.log, ...(cfg.bridge ? { bridge: cfg.bridge } : {}), ...(cfg.bip ? { bip: cfg.bip } : {}) });
+  await networks.init();
   const containers = new LocalContainers({
     ...(remap ? { remap } : {}),
+    networks,
     root,
     host,
     runtimes,
@@ -126,6 +134,11 @@ export async function createEngine(cfg: EngineConfig): Promise<RunningEngine> {
   });
   images.setUsageChecker((id: string) => containers.usersOfImage(id));
   volumes.usersOf = (name) => containers.usersOfVolume(name);
+  networks.lookupContainer = async (ref: string) => {
+    const v = await containers.inspect(ref);
+    const st = v['State'] as Json;
+    return { id: String(v['Id']), name: String(v['Name']), running: Boolean(st['Running']), hostConfig: v['HostConfig'] as Json, config: v['Config'] as Json };
+  };
   await containers.init();
 
   const system: SystemService = {
@@ -151,6 +164,7 @@ export async function createEngine(cfg: EngineConfig): Promise<RunningEngine> {
     images,
     volumes,
     system,
+    networks,
     host,
     runtimes,
     defaultRuntime,

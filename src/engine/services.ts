@@ -216,6 +216,17 @@ export interface BuildService {
   prune(opts: { all: boolean }): Promise<{ CachesDeleted: string[]; SpaceReclaimed: number }>;
 }
 
+/** Networks (Docker shapes; compat notes §5). */
+export interface NetworkService {
+  list(filters: Filters): Promise<Json[]>;
+  inspect(ref: string): Promise<Json>;
+  create(body: Json): Promise<{ Id: string; Warning: string }>;
+  remove(ref: string): Promise<void>;
+  prune(filters: Filters): Promise<{ NetworksDeleted: string[] }>;
+  connect(ref: string, body: Json): Promise<void>;
+  disconnect(ref: string, body: Json): Promise<void>;
+}
+
 /** Everything the API edge can call. */
 export interface Engine {
   containers: ContainerService;
@@ -226,6 +237,8 @@ export interface Engine {
   commit(opts: CommitOptions): Promise<{ Id: string }>;
   /** Image builds; absent when the engine was built without a builder. */
   build?: BuildService;
+  /** Networks; absent when the engine was built without network support (built-ins only). */
+  networks?: NetworkService;
 }
 
 export type { Duplex };

@@ -1,12 +1,12 @@
 /**
- * Networks are not built yet: the built-in bridge/host/none are listed and inspectable in Docker's
- * shape; every other network call answers 501.
+ * The network routes. With a network service they translate to it; without one (an engine built
+ * without networks), the built-in bridge/host/none are listed and every other call answers 501.
  */
 import { createHash } from 'node:crypto';
 
 import { notFound, notImplemented } from '../../base/errors.js';
 import type { Filters, Json } from '../../engine/services.js';
-import { sendJson } from '../http-util.js';
+import { readJsonObject, sendEmpty, sendJson } from '../http-util.js';
 import { route, type Route } from '../router.js';
 
 const CREATED = new Date().toISOString().replace(/\.(\d{3})Z$/, '.$1000000Z');
@@ -15,7 +15,7 @@ function networkId(name: string): string {
   return createHash('sha256').update(`berth-builtin-network:${name}`).digest('hex');
 }
 
-/** The built-in networks in the GET /networks item shape. */
+/** The built-in networks in the GET /networks item shape (engines without a network service). */
 export function builtinNetworks(): Json[] {
   const base = (name: string, driver: string, config: Json[], options: Record<string, string>): Json => ({
     Name: name,
@@ -69,18 +69,44 @@ function matches(n: Json, f: Filters): boolean {
   return true;
 }
 
-const NOT_BUILT = 'user-defined networks are not supported yet';
+const NOT_BUILT = 'user-defined networks are not supported by this engine';
 
 /** The network routes. */
 export const networkRoutes: Route[] = [
   route('GET', /^\/networks$/, async (ctx, res) => {
     const f = ctx.query.filters();
+    if (ctx.engine.networks) return sendJson(res, 200, await ctx.engine.networks.list(f));
     sendJson(res, 200, builtinNetworks().filter((n) => matches(n, f)));
   }),
+  route('POST', /^\/networks\/create$/, async (ctx, res) => {
+    if (!ctx.engine.networks) throw notImplemented(NOT_BUILT);
+    sendJson(res, 201, await ctx.engine.networks.create(await readJsonObject(ctx.req)));
+  }),
+  route('POST', /^\/networks\/prune$/, async (ctx, res) => {
+    if (!ctx.engine.networks) throw notImplemented(NOT_BUILT);
+    sendJson(res, 200, await ctx.engine.networks.prune(ctx.query.filters()));
+  }),
+  route('POST', /^\/networks\/([^/]+)\/connect$/, async (ctx, res) => {
+    if (!ctx.engine.networks) throw notImplemented(NOT_BUILT);
+    await ctx.engine.networks.connect(decodeURIComponent(ctx.params[0]!), await readJsonObject(ctx.req));
+    sendEmpty(res, 200);
+  }),
+  route('POST', /^\/networks\/([^/]+)\/disconnect$/, async (ctx, res) => {
+    if (!ctx.engine.networks) throw notImplemented(NOT_BUILT);
+    await ctx.engine.networks.disconnect(decodeURIComponent(ctx.params[0]!), await readJsonObject(ctx.req));
+    sendEmpty(res, 200);
+  }),
   route('GET', /^\/networks\/([^/]+)$/, async (ctx, res) => {
-    const n = findBuiltin(ctx.params[0]!);
-    if (!n) throw notFound(`network ${ctx.params[0]} not found`);
+    const ref = decodeURIComponent(ctx.params[0]!);
+    if (ctx.engine.networks) return sendJson(res, 200, await ctx.engine.networks.inspect(ref));
+    const n = findBuiltin(ref);
+    if (!n) throw notFound(`network ${ref} not found`);
     sendJson(res, 200, n);
+  }),
+  route('DELETE', /^\/networks\/([^/]+)$/, async (ctx, res) => {
+    if (!ctx.engine.networks) throw notImplemented(NOT_BUILT);
+    await ctx.engine.networks.remove(decodeURIComponent(ctx.params[0]!));
+    sendEmpty(res, 204);
   }),
   route('*', /^\/networks(\/.*)?$/, async () => {
     throw notImplemented(NOT_BUILT);

@@ -263,6 +263,10 @@ export async function buildRuntimeSpec(input: SpecInput): Promise<OciSpec> {
   const { mounts, rootfsPropagation } = buildMounts(input, ns);
 
   const resources = resourcesFromHostConfig(hc, input.hostLimits);
+  // A new cgroup has no pids limit already; "-1" (unlimited, for `update`) is rejected by crun 1.8
+  // on v1 hosts ("writing file `pids.max`: Invalid argument"), and the docker CLI always sends
+  // PidsLimit: 0 on create (issue 4).
+  if (resources.pids !== undefined && resources.pids.limit <= 0) delete resources.pids;
   const devMappings: DeviceMapping[] = objArr(hc, 'Devices').map((d) => ({
     PathOnHost: str(d, 'PathOnHost'), PathInContainer: str(d, 'PathInContainer'), CgroupPermissions: str(d, 'CgroupPermissions'),
   }));

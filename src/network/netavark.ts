@@ -1,0 +1,125 @@
+/**
+ * Driver for Podman's netavark (bridge, veth, NAT and port forwarding) with aardvark-dns. netavark
+ * takes a NetworkOptions JSON on stdin (`setup <netns>` / `teardown <netns>`) and prints a
+ * StatusBlock per network on setup. It does no IPAM: berth passes static IPs.
+ */
+import { mkdir } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+
+import { EngineError } from '../base/errors.js';
+import { run } from './exec.js';
+
+/** One network as netavark wants it (network_info values). */
+export interface NetavarkNetwork {
+  name: string;
+  id: string;
+  driver: 'bridge';
+  network_interface: string;
+  subnets: Array<{ subnet: string; gateway: string }>;
+  ipv6_enabled: false;
+  internal: boolean;
+  dns_enabled: boolean;
+  ipam_options: { driver: 'host-local' };
+  options?: Record<string, string>;
+}
+
+/** Per-network attachment options of a container. */
+export interface PerNetworkOptions {
+  interface_name: string;
+  static_ips: string[];
+  aliases: string[];
+  static_mac?: string;
+}
+
+/** One published port. */
+export interface PortMapping {
+  host_ip: string;
+  container_port: number;
+  host_port: number;
+  range: number;
+  protocol: 'tcp' | 'udp';
+}
+
+/** The NetworkOptions document fed to netavark. */
+export interface NetworkOptions {
+  container_id: string;
+  container_name: string;
+  port_mappings: PortMapping[];
+  networks: Record<string, PerNetworkOptions>;
+  network_info: Record<string, NetavarkNetwork>;
+  dns_servers?: string[];
+}
+
+/** The part of netavark's StatusBlock berth reads. */
+export interface StatusBlock {
+  dns_server_ips?: string[];
+  dns_search_domains?: string[];
+  interfaces?: Record<string, { mac_address: string; subnets?: Array<{ ipnet: string; gateway?: string }> }>;
+}
+
+/** Locations of the binaries and the state directory. */
+export interface NetavarkOptions {
+  binary?: string;
+  aardvark?: string;
+  /** netavark --config directory (aardvark keeps its config under it). */
+  configDir: string;
+}
+
+/** Find a binary among the usual locations. */
+export function findBinary(name: string): string | undefined {
+  for (const d of ['/usr/lib/podman', '/usr/libexec/podman', '/usr/local/lib/podman', '/usr/local/bin', '/usr/bin']) {
+    const p = join(d, name);
+    if (existsSync(p)) return p;
+  }
+  return undefined;
+}
+
+/** Runs netavark setup/teardown. */
+export class Netavark {
+  readonly binary: string;
+  readonly aardvark: string;
+
+  constructor(private readonly o: NetavarkOptions) {
+    this.binary = o.binary ?? findBinary('netavark') ?? 'netavark';
+    this.aardvark = o.aardvark ?? findBinary('aardvark-dns') ?? 'aardvark-dns';
+  }
+
+  private args(): string[] {
+    return ['--config', this.o.configDir, '--aardvark-binary', this.aardvark];
+  }
+
+  private async prepare(): Promise<void> {
+    // netavark fails (after creating the veth) when the aardvark directory is missing
+    await mkdir(join(this.o.configDir, 'aardvark-dns'), { recursive: true });
+  }
+
+  /** Configure `netns` for the given options; returns the status per network. */
+  async setup(netns: string, opts: NetworkOptions): Promise<Record<string, StatusBlock>> {
+    await this.prepare();
+    const r = await run(this.binary, [...this.args(), 'setup', netns], JSON.stringify(opts));
+    if (r.code !== 0) throw new EngineError('internal', `netavark setup: ${errorText(r.stdout, r.stderr)}`);
+    try {
+      return JSON.parse(r.stdout) as Record<string, StatusBlock>;
+    } catch {
+      throw new EngineError('internal', `netavark setup: unreadable output: ${r.stdout.slice(0, 200)}`);
+    }
+  }
+
+  /** Undo a setup with the same options. */
+  async teardown(netns: string, opts: NetworkOptions): Promise<void> {
+    await this.prepare();
+    const r = await run(this.binary, [...this.args(), 'teardown', netns], JSON.stringify(opts));
+    if (r.code !== 0) throw new EngineError('internal', `netavark teardown: ${errorText(r.stdout, r.stderr)}`);
+  }
+}
+
+function errorText(stdout: string, stderr: string): string {
+  try {
+    const j = JSON.parse(stdout) as { error?: string };
+    if (j.error) return j.error;
+  } catch {
+    // not JSON
+  }
+  return (stderr.split('\n').filter((l) => l && !l.includes('syslog')).join(' ') || stdout).trim();
+}

@@ -1,0 +1,914 @@
+/**
+ * The network service: user-defined and default bridge networks (records under <root>/networks/),
+ * IPAM, per-container network namespaces, and netavark/aardvark-dns for veths, NAT, published
+ * ports and DNS. Container hooks: register/forget (create/remove), attach/detach (start/stop).
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdir, readdir, rm } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { createSocket } from 'node:dgram';
+import { join } from 'node:path';
+
+import { conflict, EngineError, invalidArgument, messageOf, notFound, permissionDenied } from '../base/errors.js';
+import { readJsonIfExists, writeJsonAtomic } from '../host/atomic-fs.js';
+import type { Filters, Json } from '../engine/services.js';
+import { allocateIp, contains, formatCidr, formatIp, overlaps, parseCidr, parseIp, pickSubnet, routesToCidrs, type Cidr } from './ipam.js';
+import { Netavark, type NetavarkNetwork, type NetworkOptions, type PortMapping } from './netavark.js';
+import { NetnsManager } from './netns.js';
+import { run } from './exec.js';
+
+/** A bridge network as persisted (Docker field names plus berth's own). */
+export interface NetworkRecord {
+  Id: string;
+  Name: string;
+  Created: string;
+  Driver: 'bridge';
+  Internal: boolean;
+  Attachable: boolean;
+  Labels: Record<string, string>;
+  Options: Record<string, string>;
+  IPAM: { Driver: string; Options: Record<string, string> | null; Config: Array<{ Subnet: string; Gateway: string; IPRange?: string }> };
+  /** Host bridge interface name. */
+  Bridge: string;
+  /** aardvark-dns serves names on this network (user networks). */
+  Dns: boolean;
+  /** The default "bridge" network. */
+  Default?: boolean;
+}
+
+/** What a container asked for on one network (create's EndpointsConfig, or connect). */
+export interface EndpointRequest {
+  Aliases: string[];
+  IPv4Address?: string;
+  MacAddress?: string;
+}
+
+/** A container's wanted networks, by network id (persisted under networks/containers/). */
+interface ContainerNetConfig {
+  id: string;
+  name: string;
+  networks: Record<string, EndpointRequest>;
+}
+
+/** One live endpoint. */
+interface Endpoint {
+  networkId: string;
+  endpointId: string;
+  ifname: string;
+  ip: string;
+  prefix: number;
+  gateway: string;
+  mac: string;
+  aliases: string[];
+}
+
+/** A running container's network state (persisted under networks/attachments/). */
+interface Attachment {
+  id: string;
+  name: string;
+  netns: string;
+  ports: PortMapping[];
+  /** NetworkSettings.Ports. */
+  portsView: Record<string, Array<{ HostIp: string; HostPort: string }> | null>;
+  endpoints: Record<string, Endpoint>;
+}
+
+/** The container fields the hooks need. */
+export interface AttachContainer {
+  id: string;
+  /** With or without the leading slash. */
+  name: string;
+  hostConfig: Json;
+  config: Json;
+}
+
+/** Result of {@link NetworkManager.attach}. */
+export interface AttachResult {
+  netnsPath: string;
+  /** The primary address and gateway (for /etc/hosts). */
+  ip: string;
+  gateway: string;
+  /** Name servers for resolv.conf: aardvark's address on DNS networks, otherwise empty (use the host's). */
+  dnsServers: string[];
+  settings: Json;
+}
+
+/** A container as the network API sees it. */
+export interface ContainerRef {
+  id: string;
+  name: string;
+  running: boolean;
+  hostConfig: Json;
+  config: Json;
+}
+
+/** Options of {@link NetworkManager}. */
+export interface NetworkManagerOptions {
+  root: string;
+  /** Default bridge interface name; "none" disables the default bridge (berthd --bridge none). */
+  bridge?: string;
+  /** Default bridge gateway address with prefix (berthd --bip, e.g. "10.213.0.1/24"). */
+  bip?: string;
+  /** Event sink (network create/connect/disconnect/destroy). */
+  publish?: (type: string, action: string, id: string, attrs: Record<string, string>) => void;
+  log?: (msg: string) => void;
+  netavarkBinary?: string;
+  aardvarkBinary?: string;
+}
+
+const BUILTIN_CREATED = new Date().toISOString();
+
+function isoNano(s: string): string {
+  return s.replace(/\.(\d{3})Z$/, '.$1000000Z');
+}
+
+/** The id of a built-in pseudo network (host, none). */
+function builtinId(name: string): string {
+  return createHash('sha256').update(`berth-builtin-network:${name}`).digest('hex');
+}
+
+/** Manages networks and container attachments. */
+export class NetworkManager {
+  private readonly nets = new Map<string, NetworkRecord>();
+  private readonly configs = new Map<string, ContainerNetConfig>();
+  private readonly attachments = new Map<string, Attachment>();
+  private readonly dir: string;
+  private readonly netns: NetnsManager;
+  private readonly nv: Netavark;
+  private chain: Promise<unknown> = Promise.resolve();
+  /** Resolves container refs for connect/disconnect; set by the engine. */
+  lookupContainer?: (ref: string) => Promise<ContainerRef>;
+
+  constructor(private readonly o: NetworkManagerOptions) {
+    this.dir = join(o.root, 'networks');
+    this.netns = new NetnsManager(join(o.root, 'netns'));
+    const nvOpts: { configDir: string; binary?: string; aardvark?: string } = { configDir: join(o.root, 'netavark') };
+    if (o.netavarkBinary) nvOpts.binary = o.netavarkBinary;
+    if (o.aardvarkBinary) nvOpts.aardvark = o.aardvarkBinary;
+    this.nv = new Netavark(nvOpts);
+  }
+
+  /** Run one state-changing operation at a time. */
+  private serial<T>(fn: () => Promise<T>): Promise<T> {
+    const p = this.chain.then(fn, fn);
+    this.chain = p.catch(() => undefined);
+    return p;
+  }
+
+  private netFile(id: string): string {
+    return join(this.dir, `${id}.json`);
+  }
+
+  /** True when default-network containers get the bridge (false with --bridge none). */
+  get bridgeEnabled(): boolean {
+    return this.o.bridge !== 'none';
+  }
+
+  /** Load state, create the default bridge record, and drop attachments whose namespace is gone. */
+  async init(): Promise<void> {
+    await mkdir(join(this.dir, 'containers'), { recursive: true });
+    await mkdir(join(this.dir, 'attachments'), { recursive: true });
+    await mkdir(join(this.o.root, 'netavark', 'aardvark-dns'), { recursive: true });
+    for (const f of await readdir(this.dir)) {
+      if (!f.endsWith('.json')) continue;
+      const r = await readJsonIfExists<NetworkRecord>(join(this.dir, f)).catch(() => undefined);
+      if (r?.Id) this.nets.set(r.Id, r);
+    }
+    for (const f of await readdir(join(this.dir, 'containers'))) {
+      const c = await readJsonIfExists<ContainerNetConfig>(join(this.dir, 'containers', f)).catch(() => undefined);
+      if (c?.id) this.configs.set(c.id, c);
+    }
+    for (const f of await readdir(join(this.dir, 'attachments'))) {
+      const a = await readJsonIfExists<Attachment>(join(this.dir, 'attachments', f)).catch(() => undefined);
+      if (!a?.id) continue;
+      if (await this.netns.isMounted(a.id)) this.attachments.set(a.id, a);
+      else await rm(join(this.dir, 'attachments', f), { force: true });
+    }
+    if (this.bridgeEnabled && !this.defaultNet()) {
+      const taken = await this.takenSubnets();
+      let subnet: Cidr;
+      let gateway: number | undefined;
+      if (this.o.bip) {
+        subnet = parseCidr(this.o.bip);
+        gateway = parseIp(this.o.bip.split('/')[0]!);
+      } else try {
+        const want = parseCidr('172.17.0.0/16');
+        subnet = taken.some((t) => overlaps(t, want)) ? pickSubnet(taken) : want;
+      } catch {
+        subnet = pickSubnet(taken);
+      }
+      const rec: NetworkRecord = {
+        Id: randomBytes(32).toString('hex'),
+        Name: 'bridge',
+        Created: isoNano(new Date().toISOString()),
+        Driver: 'bridge',
+        Internal: false,
+        Attachable: false,
+        Labels: {},
+        Options: {
+          'com.docker.network.bridge.default_bridge': 'true',
+          'com.docker.network.bridge.enable_icc': 'true',
+          'com.docker.network.bridge.enable_ip_masquerade': 'true',
+          'com.docker.network.bridge.host_binding_ipv4': '0.0.0.0',
+          'com.docker.network.bridge.name': this.o.bridge ?? 'berth0',
+          'com.docker.network.driver.mtu': '1500',
+        },
+        IPAM: { Driver: 'default', Options: null, Config: [{ Subnet: formatCidr(subnet), Gateway: formatIp(gateway ?? subnet.base + 1) }] },
+        Bridge: this.o.bridge ?? 'berth0',
+        Dns: false,
+        Default: true,
+      };
+      await writeJsonAtomic(this.netFile(rec.Id), rec);
+      this.nets.set(rec.Id, rec);
+    }
+  }
+
+  private defaultNet(): NetworkRecord | undefined {
+    return [...this.nets.values()].find((n) => n.Default);
+  }
+
+  /** Host routes plus the subnets of every network. */
+  private async takenSubnets(): Promise<Cidr[]> {
+    const r = await run('ip', ['-j', 'route']).catch(() => undefined);
+    let routes: Array<{ dst?: string; dev?: string }> = [];
+    try {
+      routes = r && r.code === 0 ? (JSON.parse(r.stdout) as typeof routes) : [];
+    } catch {
+      routes = [];
+    }
+    const ours = new Set([...this.nets.values()].map((n) => n.Bridge));
+    const out = routesToCidrs(routes.filter((x) => !x.dev || !ours.has(x.dev)));
+    for (const n of this.nets.values()) for (const c of n.IPAM.Config) out.push(parseCidr(c.Subnet));
+    return out;
+  }
+
+  // ------------------------------------------------------------ lookup and views
+
+  /** Find a network by name, full id or unique id prefix (built-ins host/none are not records). */
+  private findRec(ref: string): NetworkRecord | undefined {
+    const all = [...this.nets.values()];
+    const byName = all.find((n) => n.Name === ref || n.Id === ref);
+    if (byName) return byName;
+    const pre = all.filter((n) => n.Id.startsWith(ref));
+    if (pre.length > 1) throw invalidArgument(`network ${ref} is ambiguous (${pre.length} matches found based on ID prefix)`);
+    return pre[0];
+  }
+
+  private mustFind(ref: string): NetworkRecord {
+    const n = this.findRec(ref);
+    if (!n) throw notFound(`network ${ref} not found`);
+    return n;
+  }
+
+  private pseudo(name: 'host' | 'none'): Json {
+    return {
+      Name: name, Id: builtinId(name), Created: isoNano(BUILTIN_CREATED), Scope: 'local', Driver: name === 'host' ? 'host' : 'null',
+      EnableIPv4: false, EnableIPv6: false, IPAM: { Driver: 'default', Options: null, Config: [] }, Internal: false, Attachable: false,
+      Ingress: false, ConfigFrom: { Network: '' }, ConfigOnly: false, Containers: {}, Options: {}, Labels: {},
+    };
+  }
+
+  private viewOf(n: NetworkRecord, withContainers: boolean): Json {
+    const containers: Json = {};
+    if (withContainers) {
+      for (const a of this.attachments.values()) {
+        const ep = a.endpoints[n.Id];
+        if (!ep) continue;
+        containers[a.id] = { Name: a.name, EndpointID: ep.endpointId, MacAddress: ep.mac, IPv4Address: `${ep.ip}/${ep.prefix}`, IPv6Address: '' };
+      }
+    }
+    return {
+      Name: n.Name, Id: n.Id, Created: n.Created, Scope: 'local', Driver: n.Driver, EnableIPv4: true, EnableIPv6: false,
+      IPAM: n.IPAM, Internal: n.Internal, Attachable: n.Attachable, Ingress: false, ConfigFrom: { Network: '' }, ConfigOnly: false,
+      Containers: containers, Options: n.Options, Labels: n.Labels,
+    };
+  }
+
+  private allViews(withContainers: boolean): Json[] {
+    const recs = [...this.nets.values()].sort((a, b) => (a.Default ? -1 : b.Default ? 1 : a.Created.localeCompare(b.Created)));
+    return [...recs.map((n) => this.viewOf(n, withContainers)), this.pseudo('host'), this.pseudo('none')];
+  }
+
+  private inUse(id: string): boolean {
+    return [...this.attachments.values()].some((a) => a.endpoints[id]);
+  }
+
+  /** GET /networks. */
+  async list(filters: Filters): Promise<Json[]> {
+    return this.allViews(true).filter((n) => this.matches(n, filters));
+  }
+
+  private matches(n: Json, f: Filters): boolean {
+    const name = String(n['Name']);
+    const id = String(n['Id']);
+    const builtin = ['bridge', 'host', 'none'].includes(name);
+    if (f['name']?.length && !f['name'].some((v) => name.includes(v))) return false;
+    if (f['id']?.length && !f['id'].some((v) => id.startsWith(v))) return false;
+    if (f['driver']?.length && !f['driver'].includes(String(n['Driver']))) return false;
+    if (f['type']?.length && !f['type'].includes(builtin ? 'builtin' : 'custom')) return false;
+    if (f['dangling']?.length) {
+      const want = f['dangling'].includes('true') || f['dangling'].includes('1');
+      const dangling = !builtin && Object.keys(n['Containers'] as Json).length === 0;
+      if (want !== dangling) return false;
+    }
+    if (f['label']?.length) {
+      const labels = (n['Labels'] as Record<string, string>) ?? {};
+      for (const l of f['label']) {
+        const i = l.indexOf('=');
+        if (i < 0 ? !(l in labels) : labels[l.slice(0, i)] !== l.slice(i + 1)) return false;
+      }
+    }
+    return true;
+  }
+
+  /** GET /networks/{id}. */
+  async inspect(ref: string): Promise<Json> {
+    const n = this.findRec(ref);
+    if (n) return this.viewOf(n, true);
+    for (const p of ['host', 'none'] as const) {
+      const v = this.pseudo(p);
+      if (ref === p || ref === v['Id'] || (ref.length > 0 && String(v['Id']).startsWith(ref))) return v;
+    }
+    throw notFound(`network ${ref} not found`);
+  }
+
+  // ------------------------------------------------------------ create / remove / prune
+
+  /** POST /networks/create. */
+  async create(body: Json): Promise<{ Id: string; Warning: string }> {
+    return this.serial(async () => {
+      const name = String(body['Name'] ?? '');
+      if (!name) throw invalidArgument('network name is required');
+      const driver = String(body['Driver'] || 'bridge');
+      if (['bridge', 'host', 'none'].includes(name) || [...this.nets.values()].some((n) => n.Name === name)) {
+        if (name === 'host' || name === 'none' || name === 'bridge') throw conflict(`network with name ${name} already exists`);
+        throw conflict(`network with name ${name} already exists`);
+      }
+      if (driver === 'host' || driver === 'null') throw permissionDenied(`only one instance of "${driver}" network is allowed`);
+      if (driver !== 'bridge') throw notFound(`plugin "${driver}" not found`);
+      if (body['EnableIPv6'] === true) throw invalidArgument('IPv6 networks are not supported by berth yet');
+      const ipam = (body['IPAM'] as Json | undefined) ?? {};
+      const cfgs = ((ipam['Config'] as Json[] | null) ?? []).filter((c) => c && (c['Subnet'] || c['Gateway'] || c['IPRange']));
+      if (cfgs.length > 1) throw invalidArgument('berth supports one IPv4 subnet per network');
+      const taken = await this.takenSubnets();
+      let subnet: Cidr;
+      let gateway: number;
+      let ipRange: string | undefined;
+      if (cfgs[0] && cfgs[0]['Subnet']) {
+        subnet = parseCidr(String(cfgs[0]['Subnet']));
+        if (formatCidr(subnet) !== String(cfgs[0]['Subnet'])) throw invalidArgument(`invalid subnet ${String(cfgs[0]['Subnet'])}: it should be ${formatCidr(subnet)}`);
+        if (subnet.prefix > 30) throw invalidArgument(`subnet ${formatCidr(subnet)} is too small`);
+        for (const n of this.nets.values()) {
+          for (const c of n.IPAM.Config) if (overlaps(parseCidr(c.Subnet), subnet)) throw conflict(`Pool overlaps with other one on this address space`);
+        }
+        const gw = cfgs[0]['Gateway'] ? parseIp(String(cfgs[0]['Gateway'])) : subnet.base + 1;
+        if (gw === undefined || !contains(subnet, gw)) throw invalidArgument(`no matching subnet for gateway ${String(cfgs[0]['Gateway'])}`);
+        gateway = gw;
+        if (cfgs[0]['IPRange']) {
+          const r = parseCidr(String(cfgs[0]['IPRange']));
+          if (!contains(subnet, r.base) || r.prefix < subnet.prefix) throw invalidArgument(`no matching subnet for range ${String(cfgs[0]['IPRange'])}`);
+          ipRange = formatCidr(r);
+        }
+      } else {
+        if (cfgs[0]) throw invalidArgument('a gateway or IP range needs a subnet');
+        subnet = pickSubnet(taken);
+        gateway = subnet.base + 1;
+      }
+      const id = randomBytes(32).toString('hex');
+      const options = { ...((body['Options'] as Record<string, string> | null) ?? {}) };
+      const bridge = options['com.docker.network.bridge.name'] || `berth-${id.slice(0, 8)}`;
+      if (bridge.length > 15) throw invalidArgument(`bridge name ${bridge} is longer than 15 characters`);
+      if ([...this.nets.values()].some((n) => n.Bridge === bridge)) throw conflict(`bridge name ${bridge} is already in use`);
+      const rec: NetworkRecord = {
+        Id: id,
+        Name: name,
+        Created: isoNano(new Date().toISOString()),
+        Driver: 'bridge',
+        Internal: body['Internal'] === true,
+        Attachable: body['Attachable'] === true,
+        Labels: { ...((body['Labels'] as Record<string, string> | null) ?? {}) },
+        Options: options,
+        IPAM: {
+          Driver: String(ipam['Driver'] || 'default'),
+          Options: (ipam['Options'] as Record<string, string> | null) ?? null,
+          Config: [{ Subnet: formatCidr(subnet), Gateway: formatIp(gateway), ...(ipRange ? { IPRange: ipRange } : {}) }],
+        },
+        Bridge: bridge,
+        Dns: true,
+      };
+      await writeJsonAtomic(this.netFile(id), rec);
+      this.nets.set(id, rec);
+      this.o.publish?.('network', 'create', id, { name, type: 'bridge' });
+      return { Id: id, Warning: '' };
+    });
+  }
+
+  /** DELETE /networks/{id}. */
+  async remove(ref: string): Promise<void> {
+    return this.serial(async () => {
+      if (ref === 'host' || ref === 'none') throw permissionDenied(`${ref} is a pre-defined network and cannot be removed`);
+      const n = this.mustFind(ref);
+      if (n.Default) throw permissionDenied(`${n.Name} is a pre-defined network and cannot be removed`);
+      const users = [...this.attachments.values()].filter((a) => a.endpoints[n.Id]);
+      if (users.length) throw permissionDenied(`error while removing network: network ${n.Name} id ${n.Id} has active endpoints (${users.map((u) => u.name).join(', ')})`);
+      await rm(this.netFile(n.Id), { force: true });
+      this.nets.delete(n.Id);
+      this.o.publish?.('network', 'destroy', n.Id, { name: n.Name, type: 'bridge' });
+    });
+  }
+
+  /** POST /networks/prune: user networks without active endpoints. */
+  async prune(filters: Filters): Promise<{ NetworksDeleted: string[] }> {
+    const deleted: string[] = [];
+    for (const n of [...this.nets.values()]) {
+      if (n.Default || this.inUse(n.Id)) continue;
+      if (filters['label']?.length && !this.matches(this.viewOf(n, false), { label: filters['label'] })) continue;
+      if (filters['until']?.length) {
+        const u = filters['until'][0]!;
+        const t = /^\d+(\.\d+)?$/.test(u) ? Number(u) * 1000 : Date.parse(u);
+        if (!(Date.parse(n.Created) < t)) continue;
+      }
+      try {
+        await this.remove(n.Id);
+        deleted.push(n.Name);
+      } catch {
+        // became busy
+      }
+    }
+    return { NetworksDeleted: deleted };
+  }
+
+  // ------------------------------------------------------------ container hooks
+
+  /** The network mode a container's NetworkMode resolves to: a record, or host/none/container:. */
+  private modeNetwork(hc: Json): NetworkRecord | 'none' | 'other' {
+    const nm = String(hc['NetworkMode'] || 'default');
+    if (nm === 'host' || nm.startsWith('container:')) return 'other';
+    if (nm === 'none') return 'none';
+    if (nm === 'default' || nm === 'bridge') {
+      const d = this.defaultNet();
+      return this.bridgeEnabled && d ? d : 'none';
+    }
+    return this.mustFind(nm);
+  }
+
+  /**
+   * Validate and remember the networks a new container asks for (NetworkMode plus
+   * NetworkingConfig.EndpointsConfig). Throws not-found for an unknown network.
+   */
+  async register(id: string, name: string, hostConfig: Json, endpointsConfig?: Json | null): Promise<void> {
+    const mode = this.modeNetwork(hostConfig);
+    const nets: Record<string, EndpointRequest> = {};
+    const eps = (endpointsConfig ?? {}) as Record<string, Json | null>;
+    const reqOf = (e: Json | null | undefined): EndpointRequest => {
+      const ipam = (e?.['IPAMConfig'] as Json | null | undefined) ?? {};
+      const r: EndpointRequest = { Aliases: ((e?.['Aliases'] as string[] | null) ?? []).filter(Boolean) };
+      if (ipam['IPv4Address']) r.IPv4Address = String(ipam['IPv4Address']);
+      if (e?.['MacAddress']) r.MacAddress = String(e['MacAddress']);
+      return r;
+    };
+    if (typeof mode === 'object') {
+      const nm = String(hostConfig['NetworkMode'] || 'default');
+      const e = eps[nm] ?? eps[mode.Name] ?? eps[mode.Id] ?? (mode.Default ? eps['default'] : undefined);
+      nets[mode.Id] = reqOf(e);
+      if (mode.Default && nets[mode.Id]!.Aliases.length) throw invalidArgument('network-scoped alias is supported only for containers in user defined networks');
+      for (const [k, v] of Object.entries(eps)) {
+        if (k === nm || k === mode.Name || k === mode.Id || (mode.Default && k === 'default')) continue;
+        const other = this.mustFind(k);
+        nets[other.Id] = reqOf(v);
+      }
+    } else if (Object.keys(eps).some((k) => k !== String(hostConfig['NetworkMode'] || 'default') && k !== 'default')) {
+      throw invalidArgument('container cannot be connected to multiple networks with one of the networks in private (none) mode');
+    }
+    for (const [nid, r] of Object.entries(nets)) {
+      if (r.IPv4Address) {
+        const n = this.nets.get(nid)!;
+        const ip = parseIp(r.IPv4Address);
+        if (ip === undefined || !contains(parseCidr(n.IPAM.Config[0]!.Subnet), ip)) throw invalidArgument(`invalid IPv4 address ${r.IPv4Address} for network ${n.Name}`);
+        if (n.Default) throw invalidArgument('user specified IP address is supported only when connecting to networks with user configured subnets');
+      }
+    }
+    const c: ContainerNetConfig = { id, name: name.replace(/^\//, ''), networks: nets };
+    await writeJsonAtomic(join(this.dir, 'containers', `${id}.json`), c);
+    this.configs.set(id, c);
+  }
+
+  /** Forget a removed container (detaches it first if needed). */
+  async forget(id: string): Promise<void> {
+    await this.detach(id).catch((e) => this.o.log?.(`network detach ${id.slice(0, 12)}: ${messageOf(e)}`));
+    this.configs.delete(id);
+    await rm(join(this.dir, 'containers', `${id}.json`), { force: true });
+  }
+
+  /** The names of networks a container is configured for (for `ps --filter network=`). */
+  networkNames(id: string): string[] {
+    const c = this.configs.get(id);
+    return c ? Object.keys(c.networks).map((nid) => this.nets.get(nid)?.Name ?? nid) : [];
+  }
+
+  private usedIps(netId: string): Set<number> {
+    const n = this.nets.get(netId)!;
+    const used = new Set<number>([parseIp(n.IPAM.Config[0]!.Gateway)!]);
+    for (const a of this.attachments.values()) {
+      const ep = a.endpoints[netId];
+      if (ep) used.add(parseIp(ep.ip)!);
+    }
+    return used;
+  }
+
+  private netavarkNet(n: NetworkRecord): NetavarkNetwork {
+    const c = n.IPAM.Config[0]!;
+    return {
+      name: n.Id, id: n.Id, driver: 'bridge', network_interface: n.Bridge, subnets: [{ subnet: c.Subnet, gateway: c.Gateway }],
+      ipv6_enabled: false, internal: n.Internal, dns_enabled: n.Dns, ipam_options: { driver: 'host-local' },
+    };
+  }
+
+  /** Build the published ports of a container; checks that host ports are free. */
+  private async portMappings(c: AttachContainer): Promise<{ maps: PortMapping[]; view: Attachment['portsView'] }> {
+    const bindings = (c.hostConfig['PortBindings'] as Record<string, Array<{ HostIp?: string; HostPort?: string }> | null> | null) ?? {};
+    const exposed = Object.keys((c.config['ExposedPorts'] as Json | null) ?? {});
+    const publishAll = c.hostConfig['PublishAllPorts'] === true;
+    const maps: PortMapping[] = [];
+    const view: Attachment['portsView'] = {};
+    const keys = new Set([...Object.keys(bindings), ...exposed]);
+    const busy = new Set<string>();
+    for (const a of this.attachments.values()) for (const m of a.ports) for (let i = 0; i < m.range; i++) busy.add(`${m.protocol}/${m.host_port + i}`);
+    for (const key of keys) {
+      const [portStr, protoRaw] = key.split('/');
+      const proto = (protoRaw || 'tcp') as 'tcp' | 'udp';
+      if (proto !== 'tcp' && proto !== 'udp') throw invalidArgument(`unsupported protocol ${proto}`);
+      const cport = Number(portStr);
+      if (!Number.isInteger(cport) || cport < 1 || cport > 65535) throw invalidArgument(`invalid port ${key}`);
+      let list = bindings[key] ?? null;
+      if ((!list || list.length === 0) && publishAll) list = [{ HostIp: '', HostPort: '' }];
+      if (!list || list.length === 0) {
+        view[`${cport}/${proto}`] = null;
+        continue;
+      }
+      const out: Array<{ HostIp: string; HostPort: string }> = [];
+      for (const b of list) {
+        const hostIp = b.HostIp ?? '';
+        if (hostIp && parseIp(hostIp) === undefined) throw invalidArgument(`invalid host IP ${hostIp}: berth publishes IPv4 only`);
+        const hp = b.HostPort ?? '';
+        let hostPort = 0;
+        if (hp === '' || hp === '0') {
+          hostPort = await freePort(proto, hostIp, busy);
+        } else {
+          const m = /^(\d+)(?:-(\d+))?$/.exec(hp);
+          if (!m) throw invalidArgument(`invalid host port ${hp}`);
+          const lo = Number(m[1]);
+          const hi = m[2] ? Number(m[2]) : lo;
+          for (let p = lo; p <= hi && !hostPort; p++) {
+            if (!busy.has(`${proto}/${p}`) && (await canBind(proto, hostIp, p))) hostPort = p;
+          }
+          if (!hostPort) {
+            throw new EngineError('internal', `driver failed programming external connectivity on endpoint ${c.name.replace(/^\//, '')}: Bind for ${hostIp || '0.0.0.0'}:${hp} failed: port is already allocated`);
+          }
+        }
+        busy.add(`${proto}/${hostPort}`);
+        maps.push({ host_ip: hostIp, container_port: cport, host_port: hostPort, range: 1, protocol: proto });
+        out.push({ HostIp: hostIp || '0.0.0.0', HostPort: String(hostPort) });
+      }
+      view[`${cport}/${proto}`] = out;
+    }
+    return { maps, view };
+  }
+
+  private netOptions(a: Pick<Attachment, 'id' | 'name'>, eps: Endpoint[], ports: PortMapping[]): NetworkOptions {
+    const networks: NetworkOptions['networks'] = {};
+    const info: NetworkOptions['network_info'] = {};
+    for (const ep of eps) {
+      const n = this.nets.get(ep.networkId);
+      if (!n) continue;
+      const per: NetworkOptions['networks'][string] = { interface_name: ep.ifname, static_ips: [ep.ip], aliases: n.Dns ? ep.aliases : [] };
+      if (ep.mac) per.static_mac = ep.mac;
+      networks[n.Id] = per;
+      info[n.Id] = this.netavarkNet(n);
+    }
+    return { container_id: a.id, container_name: a.name, port_mappings: ports, networks, network_info: info };
+  }
+
+  private newEndpoint(a: { id: string }, n: NetworkRecord, req: EndpointRequest, ifname: string): Endpoint {
+    const subnet = parseCidr(n.IPAM.Config[0]!.Subnet);
+    const used = this.usedIps(n.Id);
+    let ip: number;
+    if (req.IPv4Address) {
+      ip = parseIp(req.IPv4Address)!;
+      if (used.has(ip)) throw conflict(`Address already in use: ${req.IPv4Address}`);
+    } else {
+      const range = n.IPAM.Config[0]!.IPRange;
+      ip = allocateIp(subnet, used, range ? parseCidr(range) : undefined);
+    }
+    const aliases = n.Dns ? [...new Set([...req.Aliases, a.id.slice(0, 12)])] : [];
+    return {
+      networkId: n.Id, endpointId: randomBytes(32).toString('hex'), ifname, ip: formatIp(ip), prefix: subnet.prefix,
+      gateway: n.IPAM.Config[0]!.Gateway, mac: req.MacAddress ?? '', aliases,
+    };
+  }
+
+  private async persistAttachment(a: Attachment): Promise<void> {
+    await writeJsonAtomic(join(this.dir, 'attachments', `${a.id}.json`), a);
+  }
+
+  private applyStatus(eps: Endpoint[], status: Record<string, { interfaces?: Record<string, { mac_address: string }> }>): void {
+    for (const ep of eps) {
+      const mac = status[ep.networkId]?.interfaces?.[ep.ifname]?.mac_address;
+      if (mac) ep.mac = mac;
+    }
+  }
+
+  /**
+   * Give a starting container its network: a namespace, veths on its networks, ports and DNS.
+   * Returns undefined when the container's mode needs no namespace from berth (host, none,
+   * container:<id>). On failure nothing is left behind.
+   */
+  async attach(c: AttachContainer): Promise<AttachResult | undefined> {
+    const mode = this.modeNetwork(c.hostConfig);
+    if (typeof mode !== 'object') return undefined;
+    return this.serial(async () => {
+      if (this.attachments.has(c.id)) await this.detachLocked(c.id);
+      let cfg = this.configs.get(c.id);
+      if (!cfg || !cfg.networks[mode.Id]) {
+        // created before networks existed, or the mode changed: the mode's network only
+        cfg = { id: c.id, name: c.name.replace(/^\//, ''), networks: { [mode.Id]: { Aliases: [] }, ...(cfg?.networks ?? {}) } };
+        this.configs.set(c.id, cfg);
+      }
+      const name = c.name.replace(/^\//, '');
+      const order = [mode.Id, ...Object.keys(cfg.networks).filter((k) => k !== mode.Id && this.nets.has(k))];
+      const eps: Endpoint[] = [];
+      const a: Attachment = { id: c.id, name, netns: this.netns.path(c.id), ports: [], portsView: {}, endpoints: {} };
+      order.forEach((nid, i) => {
+        const ep = this.newEndpoint(a, this.nets.get(nid)!, cfg!.networks[nid]!, `eth${i}`);
+        eps.push(ep);
+        a.endpoints[nid] = ep;
+      });
+      const ports = await this.portMappings(c);
+      a.ports = ports.maps;
+      a.portsView = ports.view;
+      const netns = await this.netns.create(c.id);
+      const opts = this.netOptions(a, eps, a.ports);
+      try {
+        const st = await this.nv.setup(netns, opts);
+        this.applyStatus(eps, st);
+        this.attachments.set(c.id, a);
+        await this.persistAttachment(a);
+        await this.syncIsolation();
+      } catch (err) {
+        this.attachments.delete(c.id);
+        await this.nv.teardown(netns, opts).catch(() => undefined);
+        await this.netns.remove(c.id).catch(() => undefined);
+        await rm(join(this.dir, 'attachments', `${c.id}.json`), { force: true });
+        await this.cleanGlobalChains();
+        await this.syncIsolation().catch(() => undefined);
+        throw err;
+      }
+      const primary = eps[0]!;
+      return {
+        netnsPath: netns,
+        ip: primary.ip,
+        gateway: primary.gateway,
+        dnsServers: mode.Dns ? [primary.gateway] : [],
+        settings: this.settings(c.id, c.hostConfig),
+      };
+    });
+  }
+
+  /** Tear down a container's network (stop/exit/remove); a container with none is fine. */
+  async detach(id: string): Promise<void> {
+    return this.serial(() => this.detachLocked(id));
+  }
+
+  private async detachLocked(id: string): Promise<void> {
+    const a = this.attachments.get(id);
+    if (a) {
+      const opts = this.netOptions(a, Object.values(a.endpoints), a.ports);
+      if (await this.netns.isMounted(id)) {
+        await this.nv.teardown(a.netns, opts).catch((e) => this.o.log?.(`netavark teardown ${id.slice(0, 12)}: ${messageOf(e)}`));
+      }
+      this.attachments.delete(id);
+      await rm(join(this.dir, 'attachments', `${id}.json`), { force: true });
+    }
+    await this.netns.remove(id).catch(() => undefined);
+    if (a) {
+      await this.syncIsolation().catch((e) => this.o.log?.(`isolation rules: ${messageOf(e)}`));
+      await this.cleanGlobalChains();
+    }
+  }
+
+  private get isoChain(): string {
+    return `BERTH-ISO-${createHash('sha256').update(this.o.root).digest('hex').slice(0, 8)}`;
+  }
+
+  /**
+   * Containers on different networks must not reach each other (netavark 1.4 routes between its
+   * bridges): one DROP rule per ordered pair of active bridges in a chain of this daemon's own,
+   * jumped to first from FORWARD. The chain goes away with the last attachment.
+   */
+  private async syncIsolation(): Promise<void> {
+    const ch = this.isoChain;
+    const active = [...new Set([...this.attachments.values()].flatMap((a) => Object.keys(a.endpoints)))].map((id) => this.nets.get(id)?.Bridge).filter((b): b is string => Boolean(b));
+    const exists = (await run('iptables', ['-t', 'filter', '-S', ch]).catch(() => undefined))?.code === 0;
+    if (active.length < 2) {
+      if (exists) {
+        while ((await run('iptables', ['-t', 'filter', '-D', 'FORWARD', '-j', ch])).code === 0);
+        await run('iptables', ['-t', 'filter', '-F', ch]);
+        await run('iptables', ['-t', 'filter', '-X', ch]);
+      }
+      return;
+    }
+    if (!exists) await run('iptables', ['-t', 'filter', '-N', ch]);
+    await run('iptables', ['-t', 'filter', '-F', ch]);
+    for (const a of active) for (const b of active) if (a !== b) await run('iptables', ['-t', 'filter', '-A', ch, '-i', a, '-o', b, '-j', 'DROP']);
+    if ((await run('iptables', ['-t', 'filter', '-C', 'FORWARD', '-j', ch])).code !== 0) await run('iptables', ['-t', 'filter', '-I', 'FORWARD', '1', '-j', ch]);
+  }
+
+  /**
+   * netavark leaves its shared chains (NETAVARK_FORWARD, NETAVARK-HOSTPORT-*) behind; remove them
+   * once no container of berth is attached and they hold no rules of anyone else.
+   */
+  private async cleanGlobalChains(): Promise<void> {
+    if (this.attachments.size > 0) return;
+    const nat = await run('iptables', ['-t', 'nat', '-S']).catch(() => undefined);
+    if (nat && nat.code === 0) {
+      const lines = nat.stdout.split('\n');
+      const dnatRules = lines.filter((l) => l.startsWith('-A NETAVARK-HOSTPORT-DNAT ') || /^-A NETAVARK-(DN-)?[0-9A-F]+ /.test(l));
+      const hasChains = lines.some((l) => l === '-N NETAVARK-HOSTPORT-DNAT');
+      if (hasChains && dnatRules.length === 0) {
+        for (const l of lines.filter((x) => x.startsWith('-A ') && /-j NETAVARK-HOSTPORT-(DNAT|MASQ)$/.test(x) && !x.startsWith('-A NETAVARK'))) {
+          await run('iptables', ['-t', 'nat', '-D', ...splitRule(l.slice(3))]);
+        }
+        for (const ch of ['NETAVARK-HOSTPORT-DNAT', 'NETAVARK-HOSTPORT-MASQ', 'NETAVARK-HOSTPORT-SETMARK']) {
+          await run('iptables', ['-t', 'nat', '-F', ch]);
+          await run('iptables', ['-t', 'nat', '-X', ch]);
+        }
+      }
+    }
+    const filter = await run('iptables', ['-t', 'filter', '-S']).catch(() => undefined);
+    if (filter && filter.code === 0) {
+      const lines = filter.stdout.split('\n');
+      if (lines.includes('-N NETAVARK_FORWARD') && !lines.some((l) => l.startsWith('-A NETAVARK_FORWARD '))) {
+        for (const l of lines.filter((x) => x.startsWith('-A ') && x.endsWith('-j NETAVARK_FORWARD'))) {
+          await run('iptables', ['-t', 'filter', '-D', ...splitRule(l.slice(3))]);
+        }
+        await run('iptables', ['-t', 'filter', '-X', 'NETAVARK_FORWARD']);
+      }
+    }
+  }
+
+  /** NetworkSettings for inspect/list: IPAddress, Gateway, MacAddress, Networks{…}, Ports. */
+  settings(id: string, hostConfig: Json): Json {
+    const a = this.attachments.get(id);
+    const cfg = this.configs.get(id);
+    const networks: Json = {};
+    let primary: Endpoint | undefined;
+    const nm = String(hostConfig['NetworkMode'] || 'default');
+    const epView = (n: NetworkRecord, ep: Endpoint | undefined, req: EndpointRequest | undefined): Json => ({
+      IPAMConfig: req?.IPv4Address ? { IPv4Address: req.IPv4Address } : null, Links: null,
+      Aliases: req?.Aliases.length ? req.Aliases : null, MacAddress: ep?.mac ?? '', DriverOpts: null, GwPriority: 0,
+      NetworkID: n.Id, EndpointID: ep?.endpointId ?? '', Gateway: ep?.gateway ?? '', IPAddress: ep?.ip ?? '',
+      IPPrefixLen: ep?.prefix ?? 0, IPv6Gateway: '', GlobalIPv6Address: '', GlobalIPv6PrefixLen: 0,
+      DNSNames: ep && n.Dns ? [String(a?.name ?? ''), ...ep.aliases] : null,
+    });
+    const ids = new Set([...Object.keys(cfg?.networks ?? {}), ...Object.keys(a?.endpoints ?? {})]);
+    if (ids.size === 0 && (nm === 'default' || nm === 'bridge') && this.bridgeEnabled && this.defaultNet()) ids.add(this.defaultNet()!.Id);
+    for (const nid of ids) {
+      const n = this.nets.get(nid);
+      if (!n) continue;
+      const ep = a?.endpoints[nid];
+      if (ep && (!primary || ep.ifname === 'eth0')) primary = ep;
+      networks[n.Name] = epView(n, ep, cfg?.networks[nid]);
+    }
+    return {
+      Bridge: '', SandboxID: '', SandboxKey: a ? a.netns : '', HairpinMode: false, LinkLocalIPv6Address: '', LinkLocalIPv6PrefixLen: 0,
+      Ports: a ? a.portsView : {}, SecondaryIPAddresses: null, SecondaryIPv6Addresses: null,
+      EndpointID: primary?.endpointId ?? '', Gateway: primary?.gateway ?? '', GlobalIPv6Address: '', GlobalIPv6PrefixLen: 0,
+      IPAddress: primary?.ip ?? '', IPPrefixLen: primary?.prefix ?? 0, IPv6Gateway: '', MacAddress: primary?.mac ?? '', Networks: networks,
+    };
+  }
+
+  /** `ps` Ports items: [{IP, PrivatePort, PublicPort, Type}]. */
+  listPorts(id: string, config: Json): Json[] {
+    const a = this.attachments.get(id);
+    const out: Json[] = [];
+    if (a) {
+      for (const m of a.ports) out.push({ IP: m.host_ip || '0.0.0.0', PrivatePort: m.container_port, PublicPort: m.host_port, Type: m.protocol });
+    }
+    for (const k of Object.keys((config['ExposedPorts'] as Json | null) ?? {})) {
+      const [p, proto] = k.split('/');
+      if (!out.some((o) => o['PrivatePort'] === Number(p) && o['Type'] === (proto || 'tcp'))) out.push({ PrivatePort: Number(p), Type: proto || 'tcp' });
+    }
+    return out;
+  }
+
+  // ------------------------------------------------------------ connect / disconnect
+
+  /** POST /networks/{id}/connect. */
+  async connect(ref: string, body: Json): Promise<void> {
+    const n = this.mustFind(ref);
+    if (!this.lookupContainer) throw new EngineError('internal', 'network connect is not wired');
+    const c = await this.lookupContainer(String(body['Container'] ?? ''));
+    const nm = String(c.hostConfig['NetworkMode'] || 'default');
+    if (nm === 'host' || nm === 'none' || nm.startsWith('container:')) {
+      throw invalidArgument(`container cannot be disconnected from host network or connected to host network`);
+    }
+    const e = (body['EndpointConfig'] as Json | null) ?? {};
+    const ipam = (e['IPAMConfig'] as Json | null) ?? {};
+    const req: EndpointRequest = { Aliases: ((e['Aliases'] as string[] | null) ?? []).filter(Boolean) };
+    if (ipam['IPv4Address']) req.IPv4Address = String(ipam['IPv4Address']);
+    if (req.IPv4Address) {
+      const ip = parseIp(req.IPv4Address);
+      if (ip === undefined || !contains(parseCidr(n.IPAM.Config[0]!.Subnet), ip)) throw invalidArgument(`invalid IPv4 address ${req.IPv4Address} for network ${n.Name}`);
+    }
+    if (n.Default && req.Aliases.length) throw invalidArgument('network-scoped alias is supported only for containers in user defined networks');
+    await this.serial(async () => {
+      const cfg = this.configs.get(c.id) ?? { id: c.id, name: c.name.replace(/^\//, ''), networks: {} };
+      const a = this.attachments.get(c.id);
+      if (!c.running || !a) {
+        // not running: (over)write the endpoint config, as moby does (compose relies on it)
+        cfg.networks[n.Id] = req;
+        this.configs.set(c.id, cfg);
+        await writeJsonAtomic(join(this.dir, 'containers', `${c.id}.json`), cfg);
+        return;
+      }
+      if (a.endpoints[n.Id]) throw conflict(`endpoint with name ${a.name} already exists in network ${n.Name}`);
+      const used = new Set(Object.values(a.endpoints).map((x) => x.ifname));
+      let i = 0;
+      while (used.has(`eth${i}`)) i++;
+      const ep = this.newEndpoint(a, n, req, `eth${i}`);
+      const opts = this.netOptions(a, [ep], []);
+      try {
+        const st = await this.nv.setup(a.netns, opts);
+        this.applyStatus([ep], st);
+      } catch (err) {
+        await this.nv.teardown(a.netns, opts).catch(() => undefined);
+        throw err;
+      }
+      a.endpoints[n.Id] = ep;
+      await this.persistAttachment(a);
+      await this.syncIsolation();
+      cfg.networks[n.Id] = req;
+      this.configs.set(c.id, cfg);
+      await writeJsonAtomic(join(this.dir, 'containers', `${c.id}.json`), cfg);
+    });
+    this.o.publish?.('network', 'connect', n.Id, { container: c.id, name: n.Name, type: 'bridge' });
+  }
+
+  /** POST /networks/{id}/disconnect. */
+  async disconnect(ref: string, body: Json): Promise<void> {
+    const n = this.mustFind(ref);
+    if (!this.lookupContainer) throw new EngineError('internal', 'network disconnect is not wired');
+    const c = await this.lookupContainer(String(body['Container'] ?? ''));
+    await this.serial(async () => {
+      const cfg = this.configs.get(c.id);
+      const a = this.attachments.get(c.id);
+      if (!cfg?.networks[n.Id] && !a?.endpoints[n.Id]) throw invalidArgument(`container ${c.id} is not connected to network ${n.Name}`);
+      if (a?.endpoints[n.Id]) {
+        const ep = a.endpoints[n.Id]!;
+        const primary = ep.ifname === 'eth0';
+        await this.nv.teardown(a.netns, this.netOptions(a, [ep], primary ? a.ports : [])).catch((e) => this.o.log?.(`netavark teardown: ${messageOf(e)}`));
+        if (primary) a.ports = [];
+        delete a.endpoints[n.Id];
+        await this.persistAttachment(a);
+        await this.syncIsolation();
+      }
+      if (cfg) {
+        delete cfg.networks[n.Id];
+        await writeJsonAtomic(join(this.dir, 'containers', `${c.id}.json`), cfg);
+      }
+    });
+    this.o.publish?.('network', 'disconnect', n.Id, { container: c.id, name: n.Name, type: 'bridge' });
+  }
+}
+
+function splitRule(s: string): string[] {
+  const out: string[] = [];
+  const re = /"([^"]*)"|(\S+)/g;
+  let m: RegExpExecArray | null;
+  while ((m = re.exec(s))) out.push(m[1] ?? m[2]!);
+  return out;
+}
+
+/** True when nothing listens on proto host:port (we can bind it). */
+function canBind(proto: 'tcp' | 'udp', host: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    if (proto === 'udp') {
+      const s = createSocket('udp4');
+      s.once('error', () => resolve(false));
+      s.bind(port, host || '0.0.0.0', () => s.close(() => resolve(true)));
+      return;
+    }
+    const srv = createServer();
+    srv.once('error', () => resolve(false));
+    srv.listen({ port, host: host || '0.0.0.0', exclusive: true }, () => srv.close(() => resolve(true)));
+  });
+}
+
+/** An ephemeral port that is free on the host and not published by another container. */
+async function freePort(proto: 'tcp' | 'udp', host: string, busy: Set<string>): Promise<number> {
+  for (let i = 0; i < 50; i++) {
+    const p = 32768 + Math.floor(Math.random() * (60999 - 32768));
+    if (!busy.has(`${proto}/${p}`) && (await canBind(proto, host, p))) return p;
+  }
+  throw new EngineError('internal', 'no free host port to publish on');
+}
