@@ -677,11 +677,16 @@ export class LocalContainers implements ContainerService {
     if (!rec) return;
     await this.lock.run(id, async () => {
       const f = join(this.exitDir, id);
-      let text: string;
-      try {
-        text = await readFile(f, 'utf8');
-      } catch {
-        return; // already handled
+      let text = '';
+      // conmon creates the exit file, then writes it: an empty read means "not yet"
+      for (let i = 0; i < 50; i++) {
+        try {
+          text = await readFile(f, 'utf8');
+        } catch {
+          return; // already handled
+        }
+        if (text.trim()) break;
+        await sleep(10);
       }
       if (!rec.State.Running) {
         await rm(f, { force: true });
@@ -1628,7 +1633,9 @@ export class LocalContainers implements ContainerService {
       }
       const f = files.find((x) => !x.startsWith('.'));
       if (!f) return;
-      const code = Number((await readFile(join(dir, f), 'utf8').catch(() => '')).trim());
+      const text = (await readFile(join(dir, f), 'utf8').catch(() => '')).trim();
+      if (!text) return; // being written: the next check reads it
+      const code = Number(text);
       if (done) return;
       done = true;
       clearInterval(timer);

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { conmonArgs, parseSyncMessage } from './conmon.js';
+import { conmonArgs, parseSyncMessage, firstJsonObject } from './conmon.js';
 
 const base = {
   conmonPath: '/usr/bin/conmon',
@@ -29,4 +29,10 @@ test('sync messages parse, failures carry message', () => {
   assert.deepEqual(parseSyncMessage('{"data": 1234}'), { data: 1234 });
   assert.deepEqual(parseSyncMessage('{"data": -1, "message": "boom"}'), { data: -1, message: 'boom' });
   assert.throws(() => parseSyncMessage('{"x":1}'));
+});
+
+test('the first sync message is taken whole, even when a second follows without a newline', () => {
+  assert.equal(firstJsonObject('{"data": 12}{"data": 0}'), '{"data": 12}');
+  assert.equal(firstJsonObject('{"data": -1, "message": "a } brace \\" quote"}\n{"data":1}'), '{"data": -1, "message": "a } brace \\" quote"}');
+  assert.equal(firstJsonObject('{"data": 1'), undefined);
 });

@@ -91,6 +91,26 @@ export function parseSyncMessage(line: string): { data: number; message?: string
   return j.message === undefined ? { data: j.data } : { data: j.data, message: j.message };
 }
 
+/** The first complete top-level JSON object in text, or undefined while it is incomplete. */
+export function firstJsonObject(text: string): string | undefined {
+  const start = text.indexOf('{');
+  if (start < 0) return undefined;
+  let depth = 0;
+  let inStr = false;
+  for (let i = start; i < text.length; i++) {
+    const c = text[i];
+    if (inStr) {
+      if (c === '\\') i++;
+      else if (c === '"') inStr = false;
+      continue;
+    }
+    if (c === '"') inStr = true;
+    else if (c === '{') depth++;
+    else if (c === '}' && --depth === 0) return text.slice(start, i + 1);
+  }
+  return undefined;
+}
+
 /**
  * Spawn conmon and wait until the runtime has created the process (or failed).
  * Rejects with the runtime's message when creation fails.
@@ -118,11 +138,13 @@ export async function spawnConmon(o: ConmonOptions): Promise<ConmonResult> {
     }, timeoutMs);
     sync.on('data', (d: Buffer) => {
       buf += d.toString();
-      const nl = buf.indexOf('\n');
-      if (nl >= 0 || buf.trim().endsWith('}')) {
+      // conmon may write a second message (an exec's exit status) right after the pid, with or
+      // without a newline between them: take exactly the first JSON object
+      const first = firstJsonObject(buf);
+      if (first !== undefined) {
         clearTimeout(timer);
         sync.destroy();
-        resolve(nl >= 0 ? buf.slice(0, nl) : buf);
+        resolve(first);
       }
     });
     sync.on('end', () => {

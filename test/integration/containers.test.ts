@@ -48,7 +48,7 @@ test('stdin is piped with -i', { skip }, async () => {
 
 test('-t gives a real terminal that follows the local terminal size (under script(1))', { skip: firstSkip(skip, requireBinary('script')) }, async () => {
   const berth = `${process.execPath} ${h.cliEntry} -H ${h.host}`;
-  const cmd = `stty rows 33 cols 101; (sleep 1.5; stty rows 40 cols 120 < /dev/tty) & ${berth} run --rm -it busybox sh -c 'tty; stty size; sleep 3; stty size'`;
+  const cmd = `stty rows 33 cols 101; (sleep 3; stty rows 40 cols 120 < /dev/tty) & ${berth} run --rm -it busybox sh -c 'tty; stty size; sleep 5; stty size'`;
   const r = await runCommand('script', ['-qec', cmd, '/dev/null'], { timeoutMs: 60_000 });
   assert.equal(r.code, 0, r.stdout + r.stderr);
   const out = r.stdout.replace(/\r/g, '');

@@ -14,6 +14,7 @@
  * });
  * ```
  */
+import { randomBytes } from 'node:crypto';
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
 import { accessSync, constants as fsConstants, existsSync, openSync, closeSync, readFileSync, readdirSync, readlinkSync, realpathSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
@@ -267,12 +268,17 @@ export async function startDaemon(opts: StartDaemonOptions = {}): Promise<TestDa
   const logPath = join(baseDir, 'berthd.log');
   await mkdir(dataRoot, { recursive: true });
   let child: ChildProcess | undefined;
+  // every test daemon gets its own default bridge and subnet, so daemons never share rules
+  const given = opts.args ?? [];
+  const netArgs: string[] = [];
+  if (!given.includes('--bridge') && !given.includes('-b')) netArgs.push('--bridge', `bt${randomBytes(3).toString('hex')}`);
+  if (!given.includes('--bip')) netArgs.push('--bip', `10.214.${randomBytes(1)[0]}.1/24`);
 
   const launch = async (): Promise<void> => {
     const fd = openSync(logPath, 'a');
     let c: ChildProcess;
     try {
-      c = spawn(process.execPath, [opts.berthd ?? berthdPath, '--data-root', dataRoot, '-H', `unix://${socket}`, ...(opts.args ?? [])], {
+      c = spawn(process.execPath, [opts.berthd ?? berthdPath, '--data-root', dataRoot, '-H', `unix://${socket}`, ...netArgs, ...(opts.args ?? [])], {
         env: childEnv(opts.env),
         stdio: ['ignore', fd, fd],
       });
