@@ -22,6 +22,7 @@ const img = (n: string): Loader => async () => ((await import('./commands/images
 const ctr = (n: string): Loader => async () => ((await import('./commands/containers.js')) as unknown as Record<string, CommandFn>)[n]!;
 const run = (n: string): Loader => async () => ((await import('./commands/run.js')) as unknown as Record<string, CommandFn>)[n]!;
 const vol = (n: string): Loader => async () => ((await import('./commands/volumes.js')) as unknown as Record<string, CommandFn>)[n]!;
+const net = (n: string): Loader => async () => ((await import('./commands/networks.js')) as unknown as Record<string, CommandFn>)[n]!;
 const bld: Loader = async () => (await import('./commands/build.js')).build;
 const cp = (n: string): Loader => async () => ((await import('./commands/cp.js')) as unknown as Record<string, CommandFn>)[n]!;
 
@@ -54,6 +55,7 @@ const GROUPS: Record<string, Record<string, Loader>> = {
     save: img('save'), load: img('load'), push: img('push'),
   },
   volume: { create: vol('create'), ls: vol('ls'), list: vol('ls'), inspect: vol('inspect'), rm: vol('rm'), remove: vol('rm'), prune: vol('prune') },
+  network: { create: net('create'), ls: net('ls'), list: net('ls'), inspect: net('inspect'), rm: net('rm'), remove: net('rm'), prune: net('prune'), connect: net('connect'), disconnect: net('disconnect') },
   system: { df: sys('df'), info: sys('info'), prune: sys('prune'), events: sys('events') },
 };
 
@@ -78,6 +80,7 @@ Management Commands:
   container   Manage containers
   image       Manage images
   system      Manage berth
+  network     Manage networks
   volume      Manage volumes
 
 Commands:

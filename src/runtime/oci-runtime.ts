@@ -84,6 +84,9 @@ export function classifyRuntimeError(msg: string): EngineError {
  * 127 when the executable is missing, 126 when it cannot be executed.
  */
 export function startFailureExitCode(msg: string): number {
+  // only failures to exec the command map to 126/127; any other runtime failure is 128
+  const aboutExec = /exec|executable|no such file or directory|not found in \$PATH/i.test(msg) && !/^open \/proc\/sys|sysctl|mount|cgroup|setrlimit|apply caps/i.test(msg);
+  if (!aboutExec) return 128;
   if (/permission denied|is a directory|exec format error|not executable/i.test(msg)) return 126;
   if (/not found|no such file or directory|executable file/i.test(msg)) return 127;
   return 128;

@@ -173,7 +173,9 @@ function sysctls(input: SpecInput, ns: OciNamespace[]): Record<string, string> |
   }
   const out: Record<string, string> = {};
   // Docker (20.10+) lets unprivileged processes bind low ports and ping inside a private netns.
-  if (has('network') && input.runtime !== 'runsc') {
+  // A joined netns (netnsPath) belongs to the host's user namespace: a user-namespaced container
+  // cannot write its sysctls, so the defaults are only set when it may.
+  if (has('network') && input.runtime !== 'runsc' && !(has('user') && input.netnsPath)) {
     out['net.ipv4.ip_unprivileged_port_start'] = '0';
     if (!has('user')) out['net.ipv4.ping_group_range'] = '0 2147483647';
   }
