@@ -14,6 +14,7 @@ import tarStream from 'tar-stream';
 import { EngineError, invalidArgument, isNotFound, notFound } from '../base/errors.js';
 import type { BuildOptions, BuildService, ContainerService, Json } from '../engine/services.js';
 import { applyChanges, type ImageConfig, type ImageRunConfig } from '../oci/index.js';
+import type { CommitFromUpperOptions } from '../image/index.js';
 import { extractInto, resolveInRoot } from '../snapshot/index.js';
 import { BuildCache, cacheKey } from './build-cache.js';
 import { applyDockerignore, hashSources, resolveSources, type ResolvedSource } from './build-context.js';
@@ -23,15 +24,7 @@ import { envLookup, expandWord, expandWords, parseKeyValuePairs, splitRaw, type 
 /** What the builder needs from the image store. */
 export interface BuilderImages {
   resolve(ref: string): Promise<{ id: string; config: ImageConfig }>;
-  commitFromUpper(opts: {
-    upperDir: string;
-    parentId?: string;
-    containerConfig: Json;
-    containerId: string;
-    comment?: string;
-    author?: string;
-    changes?: string[];
-  }): Promise<string>;
+  commitFromUpper(opts: CommitFromUpperOptions): Promise<string>;
   tag(ref: string, repo: string, tag?: string): Promise<void>;
 }
 

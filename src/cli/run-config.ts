@@ -177,7 +177,8 @@ export function parsePublish(spec: string): { port: string; binding: { HostIp: s
   }));
 }
 
-function keyValues(list: string[]): Record<string, string> {
+/** "k=v" flag values → a map ("k" alone maps to ""). */
+export function keyValues(list: string[]): Record<string, string> {
   const out: Record<string, string> = {};
   for (const l of list) {
     const i = l.indexOf('=');

@@ -29,15 +29,9 @@ export interface Archiver {
   extractInto(root: string, destDir: string, tar: Readable, opts: { noOverwriteDirNonDir: boolean }): Promise<void>;
 }
 
-/** Mount description passed to the spec builder. */
-export interface ResolvedMount {
-  destination: string;
-  source: string;
-  type: 'bind' | 'tmpfs' | 'volume';
-  readOnly: boolean;
-  options?: string[];
-  propagation?: string;
-}
+/** Mount description passed to the spec builder (defined by runtime/spec). */
+export type { ResolvedMount } from '../runtime/spec/index.js';
+import type { ResolvedMount } from '../runtime/spec/index.js';
 
 /** The spec builder (runtime/spec). */
 export interface SpecBuilder {

@@ -3,21 +3,12 @@
  */
 import { flagBool, flagList, flagStr, parseArgs } from '../args.js';
 import type { Cli } from '../context.js';
+import { keyValues } from '../run-config.js';
 import { renderList } from '../format.js';
 import { confirm, encPath, filtersFromFlags, forEachName, requireArgs } from './common.js';
 import { inspectCommand } from './containers.js';
 
 type Json = Record<string, unknown>;
-
-function keyValues(list: string[]): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const l of list) {
-    const i = l.indexOf('=');
-    if (i < 0) out[l] = '';
-    else out[l.slice(0, i)] = l.slice(i + 1);
-  }
-  return out;
-}
 
 /** `berth network create [--subnet] [--gateway] [--ip-range] [--internal] [--label] [-o] [-d] NAME`. */
 export async function create(cli: Cli, argv: string[]): Promise<number> {
