@@ -1584,6 +1584,7 @@ export class LocalContainers implements ContainerService {
     } catch (err) {
       exitWatch.cancel();
       const msg = messageOf(err);
+      this.o.log(`exec ${execId.slice(0, 12)} in ${rec.Id.slice(0, 12)} failed to start: ${msg}`);
       ex.ExitCode = startFailureExitCode(msg) === 128 ? 126 : startFailureExitCode(msg);
       ex.Running = false;
       ex.exit.resolve(ex.ExitCode);
@@ -1631,17 +1632,18 @@ export class LocalContainers implements ContainerService {
       } catch {
         return;
       }
-      const f = files.find((x) => !x.startsWith('.'));
-      if (!f) return;
-      const text = (await readFile(join(dir, f), 'utf8').catch(() => '')).trim();
-      if (!text) return; // being written: the next check reads it
+      // conmon writes `<exit-dir>/<container id>` through a temp file `<id>.XXXXXX` and a rename:
+      // read only the final name, and only once it holds a number
+      if (!files.includes(rec.Id)) return;
+      const text = (await readFile(join(dir, rec.Id), 'utf8').catch(() => '')).trim();
+      if (!/^-?\d+$/.test(text)) return; // not complete yet: the next check reads it
       const code = Number(text);
       if (done) return;
       done = true;
       clearInterval(timer);
       w?.close();
       ex.Running = false;
-      ex.ExitCode = Number.isFinite(code) ? code : 126;
+      ex.ExitCode = code;
       ex.exit.resolve(ex.ExitCode);
       this.emit(rec, 'exec_die', { execID: ex.ID, exitCode: String(ex.ExitCode) });
       setTimeout(() => void rm(join(this.sockDir, ex.ID.slice(0, 16)), { force: true }), 1000).unref();
