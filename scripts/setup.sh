@@ -20,9 +20,9 @@ data_root=/var/lib/berth
 default_sock=/run/berth/berth.sock
 bin_dir=/usr/local/bin
 
-# python3-docker: docker-py, driven by the compat suite (test/compat, issue 4).
+# python3-docker (docker-py) and docker-compose (1.29): driven by the compat suite (test/compat, issue 4).
 packages=(crun runc conmon runsc busybox-static socat iptables uidmap procps psmisc tini attr
-  util-linux iproute2 docker-registry python3-docker netavark aardvark-dns)
+  util-linux iproute2 docker-registry python3-docker netavark aardvark-dns docker-compose)
 
 step() { printf '\n==> %s\n' "$*" >&2; }
 note() { printf '    %s\n' "$*" >&2; }

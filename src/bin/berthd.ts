@@ -18,6 +18,8 @@ interface Flags {
   usernsRemap?: string;
   bridge?: string;
   bip?: string;
+  insecureRegistries?: string[];
+  registryMirrors?: string[];
 }
 
 function usage(): never {
@@ -75,7 +77,16 @@ async function main(): Promise<void> {
   const flags = parseFlags(process.argv.slice(2));
   const cfgPath = flags.config ?? '/etc/berth/daemon.json';
   try {
-    const j = JSON.parse(await readFile(cfgPath, 'utf8')) as { 'default-runtime'?: string; 'data-root'?: string; 'userns-remap'?: string; bridge?: string };
+    const j = JSON.parse(await readFile(cfgPath, 'utf8')) as { 'default-runtime'?: string; 'data-root'?: string; 'userns-remap'?: string; bridge?: string; 'insecure-registries'?: unknown; 'registry-mirrors'?: unknown };
+    const strList = (v: unknown, key: string): string[] | undefined => {
+      if (v === undefined) return undefined;
+      if (!Array.isArray(v) || v.some((x) => typeof x !== 'string')) throw new Error(`${cfgPath}: "${key}" must be a list of strings`);
+      return v as string[];
+    };
+    const insecure = strList(j['insecure-registries'], 'insecure-registries');
+    if (insecure) flags.insecureRegistries = insecure;
+    const mirrors = strList(j['registry-mirrors'], 'registry-mirrors');
+    if (mirrors) flags.registryMirrors = mirrors;
     if (!flags.defaultRuntime && j['default-runtime']) flags.defaultRuntime = j['default-runtime'];
     if (!flags.usernsRemap && j['userns-remap']) flags.usernsRemap = j['userns-remap'];
     if (!flags.bridge && j['bridge']) flags.bridge = j['bridge'];
@@ -85,7 +96,7 @@ async function main(): Promise<void> {
   if (!flags.host.startsWith('unix://')) throw new Error(`only unix:// hosts are supported: ${flags.host}`);
   const socketPath = flags.host.slice('unix://'.length);
   const log = (msg: string) => process.stderr.write(`${new Date().toISOString()} ${msg}\n`);
-  const engine = await createEngine({ root: flags.dataRoot, log, ...(flags.defaultRuntime ? { defaultRuntime: flags.defaultRuntime } : {}), ...(flags.usernsRemap ? { usernsRemap: flags.usernsRemap } : {}), ...(flags.bridge ? { bridge: flags.bridge } : {}), ...(flags.bip ? { bip: flags.bip } : {}) });
+  const engine = await createEngine({ root: flags.dataRoot, log, ...(flags.defaultRuntime ? { defaultRuntime: flags.defaultRuntime } : {}), ...(flags.usernsRemap ? { usernsRemap: flags.usernsRemap } : {}), ...(flags.bridge ? { bridge: flags.bridge } : {}), ...(flags.bip ? { bip: flags.bip } : {}), ...(flags.insecureRegistries ? { insecureRegistries: flags.insecureRegistries } : {}), ...(flags.registryMirrors ? { registryMirrors: flags.registryMirrors } : {}) });
   const api = createApiServer(engine, { log });
   await mkdir(dirname(socketPath), { recursive: true });
   await rm(socketPath, { force: true });

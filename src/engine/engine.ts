@@ -38,6 +38,10 @@ export interface EngineConfig {
   bridge?: string;
   /** Default bridge address with prefix (berthd --bip). */
   bip?: string;
+  /** daemon.json `insecure-registries`: plain HTTP for these `host[:port]`. */
+  insecureRegistries?: string[];
+  /** daemon.json `registry-mirrors`: tried first for docker.io images. */
+  registryMirrors?: string[];
   log: (msg: string) => void;
 }
 
@@ -96,7 +100,7 @@ export async function createEngine(cfg: EngineConfig): Promise<RunningEngine> {
   const defaultRuntime = cfg.defaultRuntime ?? (runtimes.has('crun') ? 'crun' : 'runc');
   if (!runtimes.has(defaultRuntime)) throw invalidArgument(`default runtime ${defaultRuntime} is not installed`);
   const bus = new EventBus();
-  const images = new LocalImageService({ root, onEvent: (action: string, id: string, attrs: Record<string, string>) => bus.publish('image', action, id, attrs) });
+  const images = new LocalImageService({ root, registry: { ...(cfg.insecureRegistries ? { insecureRegistries: cfg.insecureRegistries } : {}), ...(cfg.registryMirrors ? { registryMirrors: cfg.registryMirrors } : {}) }, onEvent: (action: string, id: string, attrs: Record<string, string>) => bus.publish('image', action, id, attrs) });
   await images.init();
   const volumes = new LocalVolumes(root, bus.publish);
   await volumes.init();

@@ -35,9 +35,17 @@ interface ArchiveEntry {
   Layers: string[];
 }
 
-/** Write `docker save` output for the given references (names, ids) as a tar stream. */
-export function saveImages(svc: LocalImageService, names: string[], opts: { signal?: AbortSignal } = {}): Readable {
+/** Archive formats {@link saveImages} writes. */
+export type SaveFormat = 'docker' | 'oci';
+
+/**
+ * Write `docker save` output for the given references (names, ids) as a tar stream. `format: 'oci'`
+ * writes only the OCI image layout (oci-layout, index.json, blobs), without manifest.json/repositories.
+ */
+export function saveImages(svc: LocalImageService, names: string[], opts: { signal?: AbortSignal; format?: SaveFormat } = {}): Readable {
   if (names.length === 0) throw invalidArgument('no images given');
+  const format = opts.format ?? 'docker';
+  if (format !== 'docker' && format !== 'oci') throw invalidArgument(`unsupported save format: ${String(format)} (use docker or oci)`);
   // resolve up front so a bad name fails before any byte is sent
   const picked = names.map((n) => {
     const img = svc.findImage(n);
@@ -87,9 +95,9 @@ export function saveImages(svc: LocalImageService, names: string[], opts: { sign
       pack.entry({ name, mode: 0o644, mtime }, JSON.stringify(value));
     };
     small('index.json', index);
-    small('manifest.json', entries);
+    if (format === 'docker') small('manifest.json', entries);
     small('oci-layout', { imageLayoutVersion: '1.0.0' });
-    if (Object.keys(repositories).length) small('repositories', repositories);
+    if (format === 'docker' && Object.keys(repositories).length) small('repositories', repositories);
     pack.finalize();
   };
   run().catch((err) => pack.destroy(err as Error));

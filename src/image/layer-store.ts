@@ -70,11 +70,14 @@ export class LayerStore {
   /**
    * Unpack a layer tar on top of `parentChain` (undefined for a base layer) and commit it. When a
    * layer with the same ChainID already exists the new copy is discarded: each layer is on disk once.
+   * `beforeCommit` runs after unpacking and before the layer becomes visible; when it throws, nothing
+   * is committed (a pull uses it to wait for the compressed blob's digest verification).
    */
-  async register(tar: Readable, parentChain: string | undefined, opts: { signal?: AbortSignal } = {}): Promise<LayerInfo> {
+  async register(tar: Readable, parentChain: string | undefined, opts: { signal?: AbortSignal; beforeCommit?: (diffId: string) => Promise<void> } = {}): Promise<LayerInfo> {
     const tmp = join(this.dir, `tmp-${randomBytes(8).toString('hex')}`);
     try {
-      const r = await applyLayer(tar, join(tmp, 'diff'), opts);
+      const r = await applyLayer(tar, join(tmp, 'diff'), opts.signal ? { signal: opts.signal } : {});
+      if (opts.beforeCommit) await opts.beforeCommit(r.diffId);
       const chainId = parentChain ? chainIds([parentChain, r.diffId])[1]! : r.diffId;
       const existing = this.cache.get(chainId);
       if (existing) return existing;

@@ -44,6 +44,16 @@ export interface LocalImageServiceOptions {
   /** The data root (`<data-root>`). */
   root: string;
   onEvent?: ImageEventHook;
+  /** Daemon registry settings (`insecure-registries`, `registry-mirrors` in daemon.json). */
+  registry?: RegistrySettings;
+}
+
+/** Registry settings from the daemon's configuration. */
+export interface RegistrySettings {
+  /** `host[:port]` entries spoken to over plain HTTP. */
+  insecureRegistries?: string[];
+  /** Mirror endpoints tried first for docker.io images. */
+  registryMirrors?: string[];
 }
 
 /** What a container needs from its image. */
@@ -183,7 +193,10 @@ export class LocalImageService implements ImageService {
     this.metadata = new MetadataStore(opts.root);
     this.layers = new LayerStore(opts.root);
     this.onEvent = opts.onEvent;
+    this.registry = opts.registry ?? {};
   }
+  /** Daemon registry settings applied to pulls and pushes. */
+  readonly registry: RegistrySettings;
 
   /** Reconcile the stores: drop temp/incomplete ingests and layers, and images whose data is gone. */
   async init(): Promise<void> {
@@ -346,16 +359,16 @@ export class LocalImageService implements ImageService {
 
   /** Pull from a registry: Docker JSON progress messages (POST /images/create). */
   pull(ref: string, opts: PullImageOptions = {}): AsyncIterable<Json> {
-    return pullImage(this, ref, opts);
+    return pullImage(this, ref, { ...this.registry, ...opts });
   }
 
   /** Push `name[:tag]` to its registry: Docker JSON progress messages (POST /images/{name}/push). */
   push(name: string, opts: PushImageOptions = {}): AsyncIterable<Json> {
-    return pushImage(this, name, opts);
+    return pushImage(this, name, { ...(this.registry.insecureRegistries ? { insecureRegistries: this.registry.insecureRegistries } : {}), ...opts });
   }
 
   /** `docker save` tar stream of the given images (GET /images/get). */
-  save(names: string[], opts: { signal?: AbortSignal } = {}): Readable {
+  save(names: string[], opts: { signal?: AbortSignal; format?: 'docker' | 'oci' } = {}): Readable {
     return saveImages(this, names, opts);
   }
 

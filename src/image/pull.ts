@@ -6,7 +6,7 @@
  * directory. Blobs and layers already present are skipped; concurrent pulls of one layer share the
  * work. Progress is Docker's JSON message stream (compat notes §6).
  */
-import { pipeline, Transform, type TransformCallback } from 'node:stream';
+import { PassThrough, pipeline, type Readable, Transform, type TransformCallback } from 'node:stream';
 
 import { EngineError, invalidArgument, notFound, notImplemented } from '../base/errors.js';
 import type { Json } from '../engine/services.js';
@@ -17,13 +17,15 @@ import {
   hostArchitecture,
   MediaType,
   parseNormalizedNamed,
+  parseReference,
+  referenceString,
   type Descriptor,
   type ImageConfig,
   type ImageManifest,
   type Platform,
   type Reference,
 } from '../oci/index.js';
-import { RegistryClient, type FetchedManifest, type RegistryCredentials } from '../registry/index.js';
+import { RegistryClient, type RegistryCredentials } from '../registry/index.js';
 import type { LocalImageService } from './local-image-service.js';
 import { Channel, progressBar, Semaphore } from './progress-channel.js';
 
@@ -31,6 +33,8 @@ import { Channel, progressBar, Semaphore } from './progress-channel.js';
 export interface PullImageOptions {
   /** `os/arch[/variant]`; default linux/<host arch>. */
   platform?: string;
+  /** Pull every tag of the repository (`docker pull -a`); the reference must have no tag or digest. */
+  allTags?: boolean;
   /** Decoded X-Registry-Auth (Docker AuthConfig). */
   auth?: Json;
   signal?: AbortSignal;
@@ -38,6 +42,27 @@ export interface PullImageOptions {
   maxParallel?: number;
   /** Injected fetch (tests). */
   fetchFn?: typeof fetch;
+  /** A blob transfer that receives nothing for this long fails (default 60 s). */
+  idleTimeoutMs?: number;
+  /** Registries (`host[:port]`) spoken to over plain HTTP besides loopback (daemon config). */
+  insecureRegistries?: string[];
+  /** Mirror endpoints (`https://host[:port]`) tried first for docker.io images (daemon config). */
+  registryMirrors?: string[];
+}
+
+/** Turn a transport failure of a blob body into a clear error (kept as-is when already an EngineError). */
+export function blobTransferError(err: unknown, digest: string, got: number, size: number): Error {
+  if (err instanceof EngineError) {
+    if (/size mismatch: expected/.test(err.message)) {
+      return new EngineError('unavailable', `fetching blob ${digest}: unexpected EOF: transfer ended after ${got} of ${size} bytes`, { code: 'REGISTRY_TRUNCATED', cause: err });
+    }
+    if (/mismatch/.test(err.message)) {
+      return new EngineError('invalid-argument', `filesystem layer verification failed for digest ${digest}: ${err.message}`, { code: 'DIGEST_MISMATCH', cause: err });
+    }
+    return err;
+  }
+  if ((err as Error)?.name === 'AbortError') return err as Error;
+  return new EngineError('unavailable', `fetching blob ${digest}: transfer interrupted after ${got} of ${size} bytes: ${(err as Error)?.message ?? String(err)}`, { code: 'REGISTRY_TRUNCATED', cause: err });
 }
 
 /** Docker AuthConfig JSON → registry credentials. */
@@ -91,6 +116,10 @@ class ProgressTap extends Transform {
   constructor(private readonly report: (n: number) => void) {
     super();
   }
+  /** Bytes seen so far. */
+  get count(): number {
+    return this.n;
+  }
   override _transform(chunk: Buffer, _e: BufferEncoding, cb: TransformCallback): void {
     this.n += chunk.length;
     const now = Date.now();
@@ -128,16 +157,101 @@ async function fetchBlob(svc: LocalImageService, client: RegistryClient, repo: s
       pipeline(stream, tap, () => undefined);
       src = tap;
     }
+    const counter = new ProgressTap(() => undefined);
+    pipeline(src, counter, () => undefined);
     try {
-      await svc.content.ingest(src, { expected: d.digest, size: d.size, signal });
+      await svc.content.ingest(counter, { expected: d.digest, size: d.size, signal });
     } catch (err) {
-      if (err instanceof EngineError && /mismatch/.test(err.message)) {
-        throw new EngineError('invalid-argument', `filesystem layer verification failed for digest ${d.digest}: ${err.message}`, { code: 'DIGEST_MISMATCH', cause: err });
-      }
-      throw err;
+      throw blobTransferError(err, d.digest, counter.count, d.size);
     }
   });
   return true;
+}
+
+/**
+ * One pass over a layer blob: the registry stream is teed into the content store's verified ingest
+ * and into the layer unpacker at once. The layer is committed only after the blob verified (digest
+ * and size) and its DiffID matched; on any failure neither the blob nor the layer is kept.
+ */
+async function fetchAndUnpack(svc: LocalImageService, client: RegistryClient, repo: string, d: Descriptor, ctxRepo: string, parent: string | undefined, diffId: string, signal: AbortSignal, onBytes?: (n: number) => void): Promise<void> {
+  const { stream } = await client.openBlob(repo, d.digest, { repo: ctxRepo }, { signal });
+  const counter = new ProgressTap(onBytes ?? (() => undefined));
+  const toBlob = new PassThrough({ highWaterMark: 1 << 20 });
+  const toLayer = new PassThrough({ highWaterMark: 1 << 20 });
+  // pipe() to two destinations waits for both (backpressure); errors are forwarded by hand
+  const fail = (err: Error): void => {
+    toBlob.destroy(err);
+    toLayer.destroy(err);
+  };
+  // errors surface through the ingest and register promises; these keep late ones from being uncaught
+  toBlob.on('error', () => undefined);
+  toLayer.on('error', () => undefined);
+  stream.on('error', fail);
+  counter.on('error', fail);
+  stream.pipe(counter);
+  counter.pipe(toBlob);
+  counter.pipe(toLayer);
+  const blobDone = svc.content.ingest(toBlob, { expected: d.digest, size: d.size, signal });
+  blobDone.catch((err: Error) => {
+    // stop the unpacker early on a verification or transfer failure
+    toLayer.destroy(err);
+    stream.destroy();
+  });
+  let stored = false;
+  try {
+    const info = await svc.layers.register(toLayer as unknown as Readable, parent, {
+      signal,
+      beforeCommit: async (got) => {
+        await blobDone;
+        stored = true;
+        if (got !== diffId) {
+          throw invalidArgument(`layer ${d.digest}: uncompressed content ${got} does not match the config's diff ID ${diffId}`, { code: 'DIGEST_MISMATCH' });
+        }
+      },
+    });
+    void info;
+  } catch (err) {
+    stream.destroy();
+    toBlob.destroy();
+    const blobErr = await blobDone.then(() => undefined, (e: unknown) => e);
+    if (stored || !blobErr) await svc.content.delete(d.digest);
+    throw blobTransferError(blobErr ?? err, d.digest, counter.count, d.size);
+  }
+}
+
+/** Registry clients to try for a reference: the configured mirrors first (docker.io only), then the registry itself. */
+export function registryClients(ref: Reference, opts: PullImageOptions & { credentials?: RegistryCredentials }): RegistryClient[] {
+  const common = {
+    ...(opts.credentials ? { credentials: opts.credentials } : {}),
+    ...(opts.fetchFn ? { fetchFn: opts.fetchFn } : {}),
+    ...(opts.idleTimeoutMs !== undefined ? { idleTimeoutMs: opts.idleTimeoutMs } : {}),
+    ...(opts.insecureRegistries ? { insecureRegistries: opts.insecureRegistries } : {}),
+  };
+  const out: RegistryClient[] = [];
+  if (ref.domain === 'docker.io') {
+    for (const m of opts.registryMirrors ?? []) {
+      const endpoint = /^https?:\/\//.test(m) ? m : `https://${m}`;
+      // mirrors get no credentials meant for Docker Hub
+      const { credentials: _c, ...rest } = common as typeof common & { credentials?: RegistryCredentials };
+      void _c;
+      out.push(new RegistryClient(ref.domain, { ...rest, endpoint }));
+    }
+  }
+  out.push(new RegistryClient(ref.domain, common));
+  return out;
+}
+
+/** Run `first` against each candidate client until one answers; the last client's error wins. */
+async function resolveWithMirrors<T>(ref: Reference, opts: PullImageOptions & { credentials?: RegistryCredentials }, first: (c: RegistryClient) => Promise<T>): Promise<{ client: RegistryClient; manifest: T }> {
+  const clients = registryClients(ref, opts);
+  for (let i = 0; i < clients.length; i++) {
+    try {
+      return { client: clients[i]!, manifest: await first(clients[i]!) };
+    } catch (err) {
+      if (i === clients.length - 1 || opts.signal?.aborted) throw err;
+    }
+  }
+  throw new Error('unreachable');
 }
 
 /** Parse JSON bytes or fail with invalid-argument. */
@@ -149,19 +263,47 @@ function parseJson<T>(b: Buffer, what: string): T {
   }
 }
 
-/** Pull an image; yields Docker JSON progress messages. Throws before the first message on a bad ref. */
+/**
+ * Pull an image (or with `allTags` every tag of a repository); yields Docker JSON progress messages.
+ * Throws before the first message on a bad ref.
+ */
 export async function* pullImage(svc: LocalImageService, refStr: string, opts: PullImageOptions = {}): AsyncGenerator<Json> {
+  if (!opts.allTags) {
+    yield* pullOne(svc, refStr, opts);
+    return;
+  }
+  const bare = parseReference(refStr);
+  if (bare.tag !== undefined || bare.digest !== undefined) throw invalidArgument('tag can\'t be used with --all-tags/-a');
+  const creds = credentialsFromAuth(opts.auth);
+  const ctx = { repo: familiarName(bare) };
+  const { manifest: tags } = await resolveWithMirrors(bare, { ...opts, ...(creds ? { credentials: creds } : {}) }, (c) => c.listTags(bare.path, ctx, opts.signal ? { signal: opts.signal } : {}));
+  if (tags.length === 0) throw notFound(`repository ${familiarName(bare)} has no tags`);
+  let newer = false;
+  for (const tag of tags.sort()) {
+    for await (const m of pullOne(svc, referenceString({ ...bare, tag }), opts)) {
+      const st = typeof m['status'] === 'string' ? m['status'] : '';
+      if (st.startsWith('Status: ')) {
+        if (st.startsWith('Status: Downloaded newer')) newer = true;
+        continue;
+      }
+      yield m;
+    }
+  }
+  yield { status: newer ? `Status: Downloaded newer image for ${familiarName(bare)}` : `Status: Image is up to date for ${familiarName(bare)}` };
+}
+
+/** Pull one reference (tag defaults to latest). */
+async function* pullOne(svc: LocalImageService, refStr: string, opts: PullImageOptions): AsyncGenerator<Json> {
   const ref: Reference = parseNormalizedNamed(refStr);
   const want = parsePlatformSpec(opts.platform);
   const creds = credentialsFromAuth(opts.auth);
-  const client = new RegistryClient(ref.domain, { ...(creds ? { credentials: creds } : {}), ...(opts.fetchFn ? { fetchFn: opts.fetchFn } : {}) });
   const repo = ref.path;
   const shown = familiarString(ref);
   const ctx = { repo: familiarName(ref), ref: shown };
   const ac = new AbortController();
   const signal = opts.signal ? AbortSignal.any([opts.signal, ac.signal]) : ac.signal;
 
-  const top: FetchedManifest = await client.getManifest(repo, ref.digest ?? ref.tag!, ctx, { signal });
+  const { client, manifest: top } = await resolveWithMirrors(ref, { ...opts, ...(creds ? { credentials: creds } : {}) }, (c) => c.getManifest(repo, ref.digest ?? ref.tag!, ctx, { signal }));
   yield { status: `Pulling from ${ref.path}`, id: ref.digest ?? ref.tag };
   let man = top;
   if (isIndex(top.mediaType)) {
@@ -201,7 +343,20 @@ export async function* pullImage(svc: LocalImageService, refStr: string, opts: P
           return;
         }
         out.push({ status: 'Pulling fs layer', progressDetail: {}, id });
-        await sem.run(async () => {
+        if (!haveLayer && !(await svc.content.has(l.digest))) {
+          // one pass: download, verify and unpack together
+          await sem.run(async () => {
+            out.push({ status: 'Waiting', progressDetail: {}, id });
+            await once(svc, `blob:${l.digest}`, async () => {
+              if (svc.layers.get(chain) || (await svc.content.has(l.digest))) return;
+              await fetchAndUnpack(svc, client, repo, l, ctx.repo, i > 0 ? chains[i - 1] : undefined, diffIds[i]!, signal, (n) =>
+                out.push({ status: 'Downloading', progressDetail: { current: n, total: l.size }, progress: progressBar(n, l.size), id }),
+              );
+            });
+            out.push({ status: 'Download complete', progressDetail: {}, id });
+          });
+        }
+        if (haveLayer || !svc.layers.get(chain)) await sem.run(async () => {
           out.push({ status: 'Waiting', progressDetail: {}, id });
           const fetched = await fetchBlob(svc, client, repo, l, ctx.repo, signal, (n) =>
             out.push({ status: 'Downloading', progressDetail: { current: n, total: l.size }, progress: progressBar(n, l.size), id }),

@@ -19,6 +19,8 @@ export interface PushImageOptions {
   signal?: AbortSignal;
   maxParallel?: number;
   fetchFn?: typeof fetch;
+  /** Registries (`host[:port]`) spoken to over plain HTTP besides loopback (daemon config). */
+  insecureRegistries?: string[];
 }
 
 /** Push `name[:tag]`; yields Docker JSON progress messages. */
@@ -38,7 +40,7 @@ export async function* pushImage(svc: LocalImageService, name: string, opts: Pus
     if (tags.length === 0) throw new EngineError('not-found', `An image does not exist locally with the tag: ${familiarName(repoRef)}`, { code: 'NO_SUCH_IMAGE' });
   }
   const creds = credentialsFromAuth(opts.auth);
-  const client = new RegistryClient(parsed.domain, { ...(creds ? { credentials: creds } : {}), ...(opts.fetchFn ? { fetchFn: opts.fetchFn } : {}) });
+  const client = new RegistryClient(parsed.domain, { ...(creds ? { credentials: creds } : {}), ...(opts.fetchFn ? { fetchFn: opts.fetchFn } : {}), ...(opts.insecureRegistries ? { insecureRegistries: opts.insecureRegistries } : {}) });
   const ctx = { repo: familiarName(repoRef), op: 'push' as const };
   const signal = opts.signal;
   const sig = signal ? { signal } : {};

@@ -4,7 +4,7 @@
  * ports and DNS. Container hooks: register/forget (create/remove), attach/detach (start/stop).
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, readdir, rm } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { createSocket } from 'node:dgram';
 import { join } from 'node:path';
@@ -184,6 +184,7 @@ export class NetworkManager {
       if (await this.netns.isMounted(a.id)) this.attachments.set(a.id, a);
       else await rm(join(this.dir, 'attachments', f), { force: true });
     }
+    await this.reapply();
     if (this.bridgeEnabled && !this.defaultNet()) {
       const taken = await this.takenSubnets();
       let subnet: Cidr;
@@ -221,6 +222,44 @@ export class NetworkManager {
       await writeJsonAtomic(this.netFile(rec.Id), rec);
       this.nets.set(rec.Id, rec);
     }
+  }
+
+  /**
+   * Re-apply netavark setup for the attachments that survived a daemon restart, so their published
+   * ports, NAT and DNS work even when rules or aardvark-dns were lost meanwhile. netavark refuses to
+   * set up an interface that exists, so each attachment is torn down first; the addresses and MACs
+   * are kept. A failure is logged and leaves that container without network (as after a crash).
+   */
+  private async reapply(): Promise<void> {
+    if (this.attachments.size === 0) return;
+    await this.dropStaleAardvarkPid();
+    for (const a of [...this.attachments.values()]) {
+      const eps = Object.values(a.endpoints).filter((ep) => this.nets.has(ep.networkId)).sort((x, y) => x.ifname.localeCompare(y.ifname, 'en', { numeric: true }));
+      if (eps.length === 0) continue;
+      const opts = this.netOptions(a, eps, a.ports);
+      await this.nv.teardown(a.netns, opts).catch(() => undefined);
+      try {
+        const st = await this.nv.setup(a.netns, opts);
+        this.applyStatus(eps, st);
+        await this.persistAttachment(a);
+      } catch (e) {
+        this.o.log?.(`network restore ${a.id.slice(0, 12)}: ${messageOf(e)}`);
+      }
+    }
+    await this.syncIsolation().catch((e) => this.o.log?.(`isolation rules: ${messageOf(e)}`));
+  }
+
+  /**
+   * netavark signals the pid in aardvark.pid and starts a new aardvark-dns only when that fails; a
+   * pid that is gone or a zombie (a dead server not yet reaped) would leave the networks without DNS.
+   */
+  private async dropStaleAardvarkPid(): Promise<void> {
+    const pidFile = join(this.o.root, 'netavark', 'aardvark-dns', 'aardvark.pid');
+    const pid = Number((await readFile(pidFile, 'utf8').catch(() => '')).trim());
+    if (!Number.isInteger(pid) || pid <= 0) return;
+    const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
+    const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+    if (!stat || state === 'Z' || state === 'X' || !stat.includes('(aardvark-dns)')) await rm(pidFile, { force: true });
   }
 
   private defaultNet(): NetworkRecord | undefined {

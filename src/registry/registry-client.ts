@@ -29,6 +29,20 @@ export interface RegistryClientOptions {
   /** Injected fetch (tests). */
   fetchFn?: typeof fetch;
   userAgent?: string;
+  /** Talk to this endpoint (`http[s]://host[:port]`, a mirror) instead of the domain's own. */
+  endpoint?: string;
+  /** Registries (`host[:port]`) to use plain HTTP with besides loopback (daemon `insecure-registries`). */
+  insecureRegistries?: string[];
+}
+
+/** True when `domain` is listed as insecure (exact `host[:port]`, or the host when the entry has no port). */
+export function isInsecureRegistry(domain: string, insecure: string[] | undefined): boolean {
+  if (!insecure?.length) return false;
+  const host = domain.replace(/:\d+$/, '');
+  return insecure.some((e) => {
+    const x = e.replace(/^https?:\/\//, '').replace(/\/+$/, '');
+    return x === domain || x === host;
+  });
 }
 
 /** A manifest (or index) as fetched: the exact bytes, their digest and media type. */
@@ -93,8 +107,8 @@ export class RegistryClient {
 
   /** `domain` is a Reference's domain (`docker.io`, `127.0.0.1:5000`). */
   constructor(readonly domain: string, opts: RegistryClientOptions = {}) {
-    const plain = opts.plainHttp ?? isLoopbackHost(domain);
-    this.base = `${plain ? 'http' : 'https'}://${endpointHost(domain)}`;
+    const plain = opts.plainHttp ?? (isLoopbackHost(domain) || isInsecureRegistry(domain, opts.insecureRegistries));
+    this.base = opts.endpoint ? opts.endpoint.replace(/\/+$/, '') : `${plain ? 'http' : 'https'}://${endpointHost(domain)}`;
     this.fetchFn = opts.fetchFn ?? fetch;
     this.creds = opts.credentials;
     this.idleMs = opts.idleTimeoutMs ?? 60_000;
@@ -222,6 +236,21 @@ export class RegistryClient {
     // the caller consumes `dog`; pipeline forwards errors and destroys both stages on failure
     pipeline(src, dog, () => undefined);
     return { stream: dog, size: len !== null ? Number(len) : undefined };
+  }
+
+  /** All tags of a repository (`GET /v2/<repo>/tags/list`, following `Link` pagination). */
+  async listTags(repo: string, ctx: ErrorContext, opts: RequestOptions = {}): Promise<string[]> {
+    const out: string[] = [];
+    let next: string | undefined = `/v2/${repo}/tags/list?n=1000`;
+    for (let page = 0; next && page < 1000; page++) {
+      const res = await this.request('GET', next, { scope: `repository:${repo}:pull`, ...(opts.signal ? { signal: opts.signal } : {}) });
+      if (!res.ok) await this.fail(res, ctx);
+      const j = (await res.json().catch(() => ({}))) as { tags?: unknown };
+      if (Array.isArray(j.tags)) for (const t of j.tags) if (typeof t === 'string') out.push(t);
+      const link = /<([^>]+)>\s*;\s*rel="?next"?/.exec(res.headers.get('link') ?? '');
+      next = link ? new URL(link[1]!, this.base).toString() : undefined;
+    }
+    return out;
   }
 
   /** HEAD a blob: true when the registry has it in this repository. */

@@ -245,3 +245,47 @@ test('login/logout with htpasswd auth; push and pull need the credentials', { sk
   assert.equal(denied.code, 1);
   assert.match(denied.stderr, /pull access denied for 127\.0\.0\.1:\d+\/app, repository does not exist or may require 'docker login'/);
 });
+
+test('daemon.json registry-mirrors, pull -a, and save --format oci | load', { skip }, async () => {
+  const base = `127.0.0.1:${open.port}/library/mirrored`;
+  await cliOk(['tag', 'busybox', `${base}:latest`]);
+  await cliOk(['tag', 'busybox', `${base}:v2`]);
+  for (const t of ['latest', 'v2']) assert.equal((await cli(['push', `${base}:${t}`])).code, 0);
+  await cliOk(['rmi', `${base}:latest`, `${base}:v2`]);
+
+  // -a pulls every tag; a tag with -a is refused
+  const bad = await cli(['pull', '-a', `${base}:v2`]);
+  assert.equal(bad.code, 1);
+  assert.match(bad.stderr, /tag can't be used with --all-tags\/-a/);
+  const all = await cli(['pull', '-a', base]);
+  assert.equal(all.code, 0, all.stderr);
+  assert.match(all.stdout, new RegExp(`Status: (Downloaded newer image|Image is up to date) for ${base.replace(/\./g, '\\.')}`));
+  assert.equal((await inspect(`${base}:latest`)).Id, (await inspect(`${base}:v2`)).Id);
+
+  // a daemon whose config lists the loopback registry as a mirror pulls docker.io/library/mirrored from it
+  const cfg = join(tmp, 'daemon.json');
+  writeFileSync(cfg, JSON.stringify({ 'registry-mirrors': [`http://127.0.0.1:${open.port}`], 'insecure-registries': ['registry.invalid:5000'] }));
+  const h2 = await startDaemon({ args: ['--config-file', cfg] });
+  try {
+    const pull = await h2.cli(['pull', 'mirrored'], { env });
+    assert.equal(pull.code, 0, pull.stderr);
+    assert.match(pull.stdout, /Status: Downloaded newer image for mirrored:latest/);
+    const id = JSON.parse(await h2.cliOk(['image', 'inspect', 'mirrored'], { env }))[0].Id;
+    assert.equal(id, (await inspect(`${base}:latest`)).Id);
+
+    // OCI layout only, loadable by berth load
+    const file = join(tmp, 'oci.tar');
+    await h2.cliOk(['save', '--format', 'oci', '-o', file, 'mirrored'], { env });
+    const listing = execFileSync('tar', ['tf', file], { encoding: 'utf8' }).split('\n');
+    assert.ok(listing.includes('oci-layout') && listing.includes('index.json'));
+    assert.ok(!listing.includes('manifest.json'));
+    await h2.cliOk(['rmi', 'mirrored'], { env });
+    const load = await h2.cli(['load', '-i', file], { env });
+    assert.equal(load.code, 0, load.stderr);
+    assert.equal(load.stdout, 'Loaded image: mirrored:latest\n');
+    const run = await h2.cli(['run', '--rm', 'mirrored', 'echo', 'mirrored'], { env });
+    assert.equal(run.stdout, 'mirrored\n', run.stderr);
+  } finally {
+    await cleanup(h2);
+  }
+});

@@ -18,6 +18,8 @@ export interface PullOptions {
   platform?: string;
   /** Decoded X-Registry-Auth JSON (AuthConfig), when sent and not empty. */
   auth?: Json;
+  /** No tag or digest was given: pull every tag of the repository (moby's behaviour, `docker pull -a`). */
+  allTags?: boolean;
   signal: AbortSignal;
 }
 
@@ -45,7 +47,7 @@ export function joinRef(image: string, tag: string | undefined): string {
 /** The push capability the edge looks for on `engine.images`. */
 export type PushFn = (name: string, opts: { tag?: string; auth?: Json; signal: AbortSignal }) => AsyncIterable<Json>;
 /** The save capability: a tar stream of the named images (throws before streaming on a bad name). */
-export type SaveFn = (names: string[], opts: { signal: AbortSignal }) => Readable;
+export type SaveFn = (names: string[], opts: { signal: AbortSignal; format?: 'docker' | 'oci' }) => Readable;
 /** The load capability: reads a tar, returns the `Loaded image…` lines. */
 export type LoadFn = (tar: Readable, opts: { signal: AbortSignal }) => Promise<{ lines: string[] }>;
 /** The login capability (POST /auth): checks credentials against the registry. */
@@ -81,7 +83,10 @@ async function saveImages(ctx: RequestContext, res: ServerResponse, names: strin
   const images = ctx.engine.images as RegistryImages;
   if (typeof images.save !== 'function') throw notImplemented('image save is not supported yet');
   if (names.length === 0) throw invalidArgument('no images given');
-  const tar = images.save.call(images, names, { signal: ctx.signal });
+  // berth extension: ?format=oci writes an OCI image layout only
+  const format = ctx.query.nonEmpty('format');
+  if (format !== undefined && format !== 'docker' && format !== 'oci') throw invalidArgument(`unsupported save format: ${format} (use docker or oci)`);
+  const tar = images.save.call(images, names, { signal: ctx.signal, ...(format ? { format } : {}) });
   startStream(res, 'application/x-tar');
   try {
     await pipeline(tar, res, { signal: ctx.signal });
@@ -144,7 +149,9 @@ async function createImage(ctx: RequestContext, res: ServerResponse): Promise<vo
   if (platform !== undefined) opts.platform = platform;
   const auth = decodeAuthHeader(ctx.req.headers['x-registry-auth']);
   if (auth !== undefined) opts.auth = auth;
-  const ref = joinRef(fromImage, q.nonEmpty('tag'));
+  const tagParam = q.nonEmpty('tag');
+  if (tagParam === undefined && !/@|:[^/]*$/.test(fromImage)) opts.allTags = true;
+  const ref = joinRef(fromImage, tagParam);
   const result = await images.pull.call(images, ref, opts);
   if (isAsyncIterable(result)) {
     await streamJson(res, result, { signal: ctx.signal, primeMs: 3000, log: (m) => ctx.log(`${ctx.tag} ${m}`) });

@@ -83,10 +83,14 @@ export async function displayProgress(cli: Cli, src: AsyncIterable<JsonMessage>,
 }
 
 /** Pull an image, printing progress (used by pull and by run/create when the image is missing). */
-export async function pullImage(cli: Cli, c: ApiClient, ref: string, opts: { platform?: string | undefined; quiet?: boolean; out?: NodeJS.WritableStream } = {}): Promise<string> {
+export async function pullImage(cli: Cli, c: ApiClient, ref: string, opts: { platform?: string | undefined; quiet?: boolean; out?: NodeJS.WritableStream; allTags?: boolean } = {}): Promise<string> {
   const pp = pullParams(ref);
+  if (opts.allTags) {
+    if (pp.display !== `${pp.fromImage}:latest` || /:latest$|@/.test(ref)) throw new StatusError(1, "tag can't be used with --all-tags/-a");
+    pp.display = pp.fromImage;
+  }
   const res = await c.request('POST', '/images/create', {
-    query: { fromImage: pp.fromImage, tag: pp.tag, platform: opts.platform },
+    query: { fromImage: pp.fromImage, tag: opts.allTags ? undefined : pp.tag, platform: opts.platform },
     headers: { 'X-Registry-Auth': registryAuthHeader(cli, pp.fromImage) },
   });
   const out = opts.out ?? cli.out;
@@ -109,8 +113,9 @@ export async function pull(cli: Cli, argv: string[]): Promise<number> {
   requireArgs('pull', p.args, 1, 1);
   const c = await cli.client();
   const ref = p.args[0]!;
-  if (!ref.includes(':') && !ref.includes('@') && !flagBool(p, 'quiet')) cli.print('Using default tag: latest\n');
-  const shown = await pullImage(cli, c, ref, { platform: flagStr(p, 'platform'), quiet: flagBool(p, 'quiet') });
+  const allTags = flagBool(p, 'all-tags');
+  if (!allTags && !ref.includes(':') && !ref.includes('@') && !flagBool(p, 'quiet')) cli.print('Using default tag: latest\n');
+  const shown = await pullImage(cli, c, ref, { platform: flagStr(p, 'platform'), quiet: flagBool(p, 'quiet'), allTags });
   cli.print(`${shown}\n`);
   return 0;
 }
@@ -338,12 +343,14 @@ export async function prune(cli: Cli, argv: string[]): Promise<number> {
 
 /** `berth save [-o FILE] IMAGE…`. */
 export async function save(cli: Cli, argv: string[]): Promise<number> {
-  const p = parseArgs(argv, [{ name: 'output', short: 'o', type: 'string' }], { command: 'save' });
+  const p = parseArgs(argv, [{ name: 'output', short: 'o', type: 'string' }, { name: 'format', type: 'string' }], { command: 'save' });
+  const format = flagStr(p, 'format');
+  if (format !== undefined && format !== 'docker' && format !== 'oci') throw new StatusError(1, `unsupported format "${format}": use docker or oci`);
   requireArgs('save', p.args, 1);
   const out = flagStr(p, 'output');
   if (!out && cli.out.isTTY) throw new StatusError(1, 'cowardly refusing to save to a terminal. Use the -o flag or redirect');
   const c = await cli.client();
-  const res = await c.request('GET', '/images/get', { query: { names: p.args } });
+  const res = await c.request('GET', '/images/get', { query: { names: p.args, format } });
   if (out) await pipeline(res, fs.createWriteStream(out));
   else await pipeline(res, cli.out, { end: false });
   return 0;
