@@ -22,7 +22,7 @@ import {
   type ImageManifest,
   type Reference,
 } from '../oci/index.js';
-import { readTar } from '../snapshot/index.js';
+import { readTar, writeTarEntry } from '../snapshot/index.js';
 import type { LocalImageService } from './local-image-service.js';
 import { parsePlatformSpec, selectPlatform } from './pull.js';
 
@@ -71,7 +71,7 @@ export function saveImages(svc: LocalImageService, names: string[], opts: { sign
       if (written.has(digest)) return;
       written.add(digest);
       const size = await svc.content.blobSize(digest);
-      await writeFileEntry(pack, { name: blobPath(digest), size, mode: 0o644, mtime }, () => svc.content.openBlob(digest));
+      await writeTarEntry(pack, { name: blobPath(digest), size, mode: 0o644, mtime }, () => svc.content.openBlob(digest));
     };
     for (const { img, tag } of picked) {
       for (const l of img.manifest.layers) await addBlob(l.digest);
@@ -102,46 +102,6 @@ export function saveImages(svc: LocalImageService, names: string[], opts: { sign
   };
   run().catch((err) => pack.destroy(err as Error));
   return Readable.from(pack as AsyncIterable<Buffer>, { objectMode: false });
-}
-
-/** Write one file entry into a tar-stream pack (streamx: write + drain), resolving when it is in. */
-async function writeFileEntry(pack: tarStream.Pack, header: tarStream.Headers, open: () => Readable): Promise<void> {
-  await new Promise<void>((resolve, reject) => {
-    let settled = false;
-    const settle = (err?: unknown): void => {
-      if (settled) return;
-      settled = true;
-      if (err) reject(err);
-      else resolve();
-    };
-    const e = pack.entry(header, (err) => settle(err ?? undefined));
-    e.once('close', () => settle(new Error('tar stream closed')));
-    (async () => {
-      const rs = open();
-      try {
-        for await (const chunk of rs) {
-          if (settled) return;
-          if (!e.write(chunk as Buffer)) {
-            await new Promise<void>((r) => {
-              const done = (): void => {
-                e.off('drain', done);
-                e.off('close', done);
-                r();
-              };
-              e.on('drain', done);
-              e.on('close', done);
-            });
-          }
-        }
-      } finally {
-        rs.destroy();
-      }
-      e.end();
-    })().catch((err: unknown) => {
-      e.destroy(err as Error);
-      settle(err);
-    });
-  });
 }
 
 /** What a loaded archive produced. */

@@ -46,7 +46,11 @@ function drainOrClose(e: NodeJS.EventEmitter): Promise<void> {
   });
 }
 
-async function writeEntry(pack: Pack, header: tarStream.Headers & { pax?: Record<string, string> }, file?: string): Promise<void> {
+/**
+ * Write one entry into a tar-stream pack, honouring backpressure; `source` is a host file path or a
+ * function opening the body stream. Resolves when the entry is in; rejects if the pack goes away.
+ */
+export async function writeTarEntry(pack: Pack, header: tarStream.Headers & { pax?: Record<string, string> }, source?: string | (() => Readable)): Promise<void> {
   await new Promise<void>((resolve, reject) => {
     let settled = false;
     const settle = (err?: unknown): void => {
@@ -58,12 +62,12 @@ async function writeEntry(pack: Pack, header: tarStream.Headers & { pax?: Record
     const e = pack.entry(header, (err) => settle(err ?? undefined));
     // the consumer went away (pack destroyed): stop instead of waiting for a drain that never comes
     e.once('close', () => settle(new Error('tar stream closed')));
-    if (file === undefined) {
+    if (source === undefined) {
       e.end();
       return;
     }
     (async () => {
-      const rs = createReadStream(file);
+      const rs = typeof source === 'string' ? createReadStream(source) : source();
       try {
         for await (const chunk of rs) {
           if (settled) return;
@@ -107,7 +111,7 @@ async function emitObject(pack: Pack, state: PackState, hostPath: string, name: 
   if (pax) header.pax = pax;
   if (st.isDirectory()) {
     header.type = 'directory';
-    await writeEntry(pack, header);
+    await writeTarEntry(pack, header);
   } else if (st.isFile()) {
     const key = `${st.dev}:${st.ino}`;
     const first = st.nlink > 1 ? state.links.get(key) : undefined;
@@ -115,26 +119,26 @@ async function emitObject(pack: Pack, state: PackState, hostPath: string, name: 
       header.type = 'link';
       header.linkname = first;
       header.size = 0;
-      await writeEntry(pack, header);
+      await writeTarEntry(pack, header);
     } else {
       if (st.nlink > 1) state.links.set(key, name);
       header.type = 'file';
       header.size = st.size;
-      await writeEntry(pack, header, hostPath);
+      await writeTarEntry(pack, header, hostPath);
     }
   } else if (st.isSymbolicLink()) {
     header.type = 'symlink';
     header.linkname = await readlink(hostPath);
-    await writeEntry(pack, header);
+    await writeTarEntry(pack, header);
   } else if (st.isCharacterDevice() || st.isBlockDevice()) {
     const { major, minor } = splitRdev(st.rdev);
     header.type = st.isCharacterDevice() ? 'character-device' : 'block-device';
     header.devmajor = major;
     header.devminor = minor;
-    await writeEntry(pack, header);
+    await writeTarEntry(pack, header);
   } else if (st.isFIFO()) {
     header.type = 'fifo';
-    await writeEntry(pack, header);
+    await writeTarEntry(pack, header);
   }
 }
 
@@ -181,13 +185,13 @@ export function packLayerFromUpper(upperDirIn: string): Readable {
         const name = prefix === '' ? n : `${prefix}/${n}`;
         if (isOverlayWhiteout(st)) {
           const wh = prefix === '' ? `.wh.${n}` : `${prefix}/.wh.${n}`;
-          await writeEntry(pack, { name: wh, type: 'file', size: 0, mode: 0o644, uid: 0, gid: 0, mtime: st.mtime });
+          await writeTarEntry(pack, { name: wh, type: 'file', size: 0, mode: 0o644, uid: 0, gid: 0, mtime: st.mtime });
           continue;
         }
         await emitObject(pack, state, p, name, st);
         if (st.isDirectory()) {
           if (xattrs.get(p)?.get(OPAQUE_XATTR)?.toString() === 'y') {
-            await writeEntry(pack, { name: `${name}/.wh..wh..opq`, type: 'file', size: 0, mode: 0o644, uid: 0, gid: 0, mtime: st.mtime });
+            await writeTarEntry(pack, { name: `${name}/.wh..wh..opq`, type: 'file', size: 0, mode: 0o644, uid: 0, gid: 0, mtime: st.mtime });
           }
           await walk(p, name);
         }
@@ -195,7 +199,7 @@ export function packLayerFromUpper(upperDirIn: string): Readable {
     };
     // an opaque upper root would hide the whole image: represent it at the top level
     if (xattrs.get(upperDir)?.get(OPAQUE_XATTR)?.toString() === 'y') {
-      await writeEntry(pack, { name: '.wh..wh..opq', type: 'file', size: 0, mode: 0o644, uid: 0, gid: 0, mtime: new Date(0) });
+      await writeTarEntry(pack, { name: '.wh..wh..opq', type: 'file', size: 0, mode: 0o644, uid: 0, gid: 0, mtime: new Date(0) });
     }
     await walk(upperDir, '');
   });
