@@ -69,8 +69,6 @@ export function conmonArgs(o: ConmonOptions): string[] {
     '--socket-dir-path', o.socketDir,
     '--log-level', 'error',
     '--no-sync-log',
-    // conmon writes its `oom` marker to the persist dir (the working directory when unset)
-    '--persist-dir', o.bundle,
   ];
   for (const g of [...o.runtime.globalArgs, `--log=${o.runtimeLog}`, '--log-format=json']) {
     args.push('--runtime-arg', g);
@@ -122,6 +120,7 @@ export async function spawnConmon(o: ConmonOptions): Promise<ConmonResult> {
   let child;
   try {
     child = spawn(o.conmonPath, conmonArgs(o), {
+      // conmon writes its `oom` marker into its working directory: keep it in the bundle
       cwd: o.bundle,
       stdio: ['ignore', out, out, 'pipe'],
       env: { ...process.env, _OCI_SYNCPIPE: '3' },
