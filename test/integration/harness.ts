@@ -215,6 +215,16 @@ function childEnv(extra?: Record<string, string | undefined>): NodeJS.ProcessEnv
  * Runs any command (e.g. the real `docker` CLI with DOCKER_HOST=h.host) and collects its output.
  * Rejects only when the command cannot be spawned; a non-zero exit is a normal result.
  */
+/** Poll fn until it returns true; throw after ms. */
+export async function waitFor(fn: () => Promise<boolean>, ms = 15_000, pollMs = 100): Promise<void> {
+  const end = Date.now() + ms;
+  for (;;) {
+    if (await fn()) return;
+    if (Date.now() > end) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, pollMs));
+  }
+}
+
 export function runCommand(cmd: string, args: string[], opts: CliOptions = {}): Promise<CliResult> {
   return runCollect(cmd, args, opts);
 }

@@ -3,7 +3,7 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startDaemon, cleanup, importBusybox, requireRoot, requireBuilt, requireBinary, firstSkip, type TestDaemon } from './harness.js';
+import { startDaemon, cleanup, importBusybox, requireRoot, requireBuilt, requireBinary, firstSkip, waitFor as waitUntil, type TestDaemon } from './harness.js';
 
 const skip = firstSkip(requireBuilt(), requireRoot(), requireBinary('conmon'), requireBinary('runc'));
 let h: TestDaemon;
@@ -18,14 +18,7 @@ after(async () => {
   if (h) await cleanup(h);
 });
 
-async function waitFor(fn: () => Promise<boolean>, ms = 20_000): Promise<void> {
-  const end = Date.now() + ms;
-  for (;;) {
-    if (await fn()) return;
-    if (Date.now() > end) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 150));
-  }
-}
+const waitFor = (fn: () => Promise<boolean>): Promise<void> => waitUntil(fn, 20_000, 150);
 
 test('SIGKILL to berthd leaves a -d container running; a new berthd finds it, shows logs, stops it', { skip }, async () => {
   const id = (await h.cliOk(['run', '-d', '--name', 'survivor', 'busybox', 'sh', '-c', 'echo before; trap "exit 9" TERM; while true; do sleep 0.1; done'])).trim();
