@@ -3,9 +3,9 @@
  * Each verb runs refresh → guard → act → persist under the container's own lock. The runtime
  * (conmon + crun/runc/runsc) holds no state berth relies on beyond what is reconciled at start.
  */
-import { mkdir, rm, readdir, readFile, writeFile, copyFile, stat, cp, chown } from 'node:fs/promises';
+import { mkdir, rm, readdir, readFile, writeFile, stat, cp, chown } from 'node:fs/promises';
 import { existsSync, watch, type FSWatcher } from 'node:fs';
-import { join, posix, basename, dirname } from 'node:path';
+import { join, basename, dirname } from 'node:path';
 import { hostname as osHostname } from 'node:os';
 import { spawn, execFile } from 'node:child_process';
 import { PassThrough, Readable, type Writable } from 'node:stream';
@@ -1823,5 +1823,3 @@ async function duBytes(dir: string): Promise<number> {
   return total;
 }
 
-void copyFile;
-void posix;

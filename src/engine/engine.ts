@@ -2,10 +2,10 @@
  * The composition root: builds every service from its configuration, in dependency order,
  * reconciles state at start, and shuts down cleanly. The wiring is explicit — no side-effect imports.
  */
-import { mkdir, writeFile, chmod, readdir, stat } from 'node:fs/promises';
+import { mkdir, writeFile, chmod } from 'node:fs/promises';
 import { join } from 'node:path';
 import { hostname, arch } from 'node:os';
-import { readFileSync, existsSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import type { CommitOptions, Engine, Json, SystemService, Filters, SystemEvent } from './services.js';
 import { EventBus } from './event-bus.js';
 import { probeHost, type HostInfo } from '../runtime/host-info.js';
@@ -13,7 +13,7 @@ import type { RuntimeConfig } from '../runtime/oci-runtime.js';
 import { LocalContainers } from '../container/container-service.js';
 import { LocalVolumes } from '../container/volumes.js';
 import { resolveRemap } from '../container/userns.js';
-import { invalidArgument, conflict } from '../base/errors.js';
+import { invalidArgument } from '../base/errors.js';
 import { LocalImageService } from '../image/index.js';
 import * as snapshot from '../snapshot/index.js';
 import * as spec from '../runtime/spec/index.js';
@@ -200,7 +200,6 @@ export async function createEngine(cfg: EngineConfig): Promise<RunningEngine> {
       await containers.close();
     },
   };
-  void conflict;
   return engine;
 }
 
@@ -263,7 +262,7 @@ async function infoOf(
   if (host.cgroupMode === 'hybrid') {
     warnings.push(`cgroups: hybrid v1/v2 layout; default runtime ${defaultRuntime}${dflt.note ? ` (${dflt.note})` : ''}`);
   }
-  let idFile = join(root, 'engine-id');
+  const idFile = join(root, 'engine-id');
   let id = '';
   try {
     id = readFileSync(idFile, 'utf8').trim();
@@ -271,10 +270,6 @@ async function infoOf(
     id = crypto.randomUUID();
     await writeFile(idFile, id).catch(() => undefined);
   }
-  idFile = '';
-  void readdir;
-  void stat;
-  void existsSync;
   return {
     ID: id,
     Containers: c.total,
