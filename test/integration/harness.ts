@@ -49,6 +49,14 @@ export const repoRoot = findRepoRoot();
 export const berthdPath = join(repoRoot, 'dist/src/bin/berthd.js');
 /** Compiled CLI entry point. */
 export const berthPath = join(repoRoot, 'dist/src/bin/berth.js');
+/**
+ * Second octet of the 10.x.y.0/24 subnets test daemons get (default 214). Set BERTH_TEST_NET_OCTET to
+ * keep concurrent test runs on one machine (e.g. several checkouts) out of each other's subnets.
+ */
+export function testNetOctet(): number {
+  const v = Number(process.env['BERTH_TEST_NET_OCTET'] ?? '214');
+  return Number.isInteger(v) && v > 0 && v < 255 ? v : 214;
+}
 /** Where importBusybox() caches the busybox rootfs tarball. */
 export const busyboxCacheDir = '/tmp/berth-test-cache';
 
@@ -282,7 +290,7 @@ export async function startDaemon(opts: StartDaemonOptions = {}): Promise<TestDa
   const given = opts.args ?? [];
   const netArgs: string[] = [];
   if (!given.includes('--bridge') && !given.includes('-b')) netArgs.push('--bridge', `bt${randomBytes(3).toString('hex')}`);
-  if (!given.includes('--bip')) netArgs.push('--bip', `10.214.${randomBytes(1)[0]}.1/24`);
+  if (!given.includes('--bip')) netArgs.push('--bip', `10.${testNetOctet()}.${randomBytes(1)[0]}.1/24`);
 
   const launch = async (): Promise<void> => {
     const fd = openSync(logPath, 'a');
