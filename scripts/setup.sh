@@ -21,8 +21,11 @@ default_sock=/run/berth/berth.sock
 bin_dir=/usr/local/bin
 
 # python3-docker (docker-py) and docker-compose (1.29): driven by the compat suite (test/compat, issue 4).
+# zstd: zstd-compressed layers are decompressed by the zstd binary; skopeo and docker.io (dockerd):
+# registry interop tests (test/integration/registry.test.ts, issue 3).
 packages=(crun runc conmon runsc busybox-static socat iptables uidmap procps psmisc tini attr
-  util-linux iproute2 docker-registry python3-docker netavark aardvark-dns docker-compose)
+  util-linux iproute2 docker-registry python3-docker netavark aardvark-dns docker-compose
+  zstd skopeo docker.io)
 
 step() { printf '\n==> %s\n' "$*" >&2; }
 note() { printf '    %s\n' "$*" >&2; }
@@ -142,7 +145,8 @@ else
   mkdir -p "$data_root" "$(dirname "$default_sock")"
   log=$data_root/berthd.log
   # setsid + all stdio redirected: the daemon must not hold this script's (or CI's) terminal/pipes.
-  setsid "$node_bin" "$repo/dist/src/bin/berthd.js" --data-root "$data_root" -H "unix://$default_sock" \
+  # UV_THREADPOOL_SIZE: pulls run inflate, hashing and writes of several layers in libuv's pool.
+  UV_THREADPOOL_SIZE=${UV_THREADPOOL_SIZE:-16} setsid "$node_bin" "$repo/dist/src/bin/berthd.js" --data-root "$data_root" -H "unix://$default_sock" \
     </dev/null >>"$log" 2>&1 &
   pid=$!
   for _ in $(seq 1 100); do

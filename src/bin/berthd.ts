@@ -7,7 +7,7 @@
  */
 import { mkdir, readFile, rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { createEngine } from '../engine/engine.js';
+import { createEngine, type EngineConfig } from '../engine/engine.js';
 import { createApiServer } from '../api/index.js';
 
 interface Flags {
@@ -20,6 +20,7 @@ interface Flags {
   bip?: string;
   insecureRegistries?: string[];
   registryMirrors?: string[];
+  registryTuning?: NonNullable<EngineConfig['registryTuning']>;
 }
 
 function usage(): never {
@@ -77,7 +78,7 @@ async function main(): Promise<void> {
   const flags = parseFlags(process.argv.slice(2));
   const cfgPath = flags.config ?? '/etc/berth/daemon.json';
   try {
-    const j = JSON.parse(await readFile(cfgPath, 'utf8')) as { 'default-runtime'?: string; 'data-root'?: string; 'userns-remap'?: string; bridge?: string; 'insecure-registries'?: unknown; 'registry-mirrors'?: unknown };
+    const j = JSON.parse(await readFile(cfgPath, 'utf8')) as { 'default-runtime'?: string; 'data-root'?: string; 'userns-remap'?: string; bridge?: string; 'insecure-registries'?: unknown; 'registry-mirrors'?: unknown } & Record<string, unknown>;
     const strList = (v: unknown, key: string): string[] | undefined => {
       if (v === undefined) return undefined;
       if (!Array.isArray(v) || v.some((x) => typeof x !== 'string')) throw new Error(`${cfgPath}: "${key}" must be a list of strings`);
@@ -87,6 +88,22 @@ async function main(): Promise<void> {
     if (insecure) flags.insecureRegistries = insecure;
     const mirrors = strList(j['registry-mirrors'], 'registry-mirrors');
     if (mirrors) flags.registryMirrors = mirrors;
+    const posNum = (key: string): number | undefined => {
+      const v = j[key];
+      if (v === undefined) return undefined;
+      if (typeof v !== 'number' || !(v > 0)) throw new Error(`${cfgPath}: "${key}" must be a positive number`);
+      return v;
+    };
+    const tuning: NonNullable<Flags['registryTuning']> = {};
+    const dl = posNum('max-concurrent-downloads');
+    if (dl) tuning.maxConcurrentDownloads = Math.floor(dl);
+    const ul = posNum('max-concurrent-uploads');
+    if (ul) tuning.maxConcurrentUploads = Math.floor(ul);
+    const chunk = posNum('registry-chunk-size');
+    if (chunk) tuning.pushChunkSize = Math.floor(chunk);
+    const stall = posNum('registry-stall-timeout');
+    if (stall) tuning.stallTimeoutMs = Math.round(stall * 1000);
+    if (Object.keys(tuning).length) flags.registryTuning = tuning;
     if (!flags.defaultRuntime && j['default-runtime']) flags.defaultRuntime = j['default-runtime'];
     if (!flags.usernsRemap && j['userns-remap']) flags.usernsRemap = j['userns-remap'];
     if (!flags.bridge && j['bridge']) flags.bridge = j['bridge'];
@@ -96,7 +113,7 @@ async function main(): Promise<void> {
   if (!flags.host.startsWith('unix://')) throw new Error(`only unix:// hosts are supported: ${flags.host}`);
   const socketPath = flags.host.slice('unix://'.length);
   const log = (msg: string) => process.stderr.write(`${new Date().toISOString()} ${msg}\n`);
-  const engine = await createEngine({ root: flags.dataRoot, log, ...(flags.defaultRuntime ? { defaultRuntime: flags.defaultRuntime } : {}), ...(flags.usernsRemap ? { usernsRemap: flags.usernsRemap } : {}), ...(flags.bridge ? { bridge: flags.bridge } : {}), ...(flags.bip ? { bip: flags.bip } : {}), ...(flags.insecureRegistries ? { insecureRegistries: flags.insecureRegistries } : {}), ...(flags.registryMirrors ? { registryMirrors: flags.registryMirrors } : {}) });
+  const engine = await createEngine({ root: flags.dataRoot, log, ...(flags.defaultRuntime ? { defaultRuntime: flags.defaultRuntime } : {}), ...(flags.usernsRemap ? { usernsRemap: flags.usernsRemap } : {}), ...(flags.bridge ? { bridge: flags.bridge } : {}), ...(flags.bip ? { bip: flags.bip } : {}), ...(flags.insecureRegistries ? { insecureRegistries: flags.insecureRegistries } : {}), ...(flags.registryMirrors ? { registryMirrors: flags.registryMirrors } : {}), ...(flags.registryTuning ? { registryTuning: flags.registryTuning } : {}) });
   const api = createApiServer(engine, { log });
   await mkdir(dirname(socketPath), { recursive: true });
   await rm(socketPath, { force: true });

@@ -14,7 +14,8 @@ import { LocalContainers } from '../container/container-service.js';
 import { LocalVolumes } from '../container/volumes.js';
 import { resolveRemap } from '../container/userns.js';
 import { invalidArgument } from '../base/errors.js';
-import { LocalImageService } from '../image/index.js';
+import { LocalImageService, type RegistrySettings } from '../image/index.js';
+import { dirSize } from '../host/dir-size.js';
 import * as snapshot from '../snapshot/index.js';
 import * as spec from '../runtime/spec/index.js';
 import type { Archiver, SpecBuilder } from '../container/deps.js';
@@ -42,6 +43,8 @@ export interface EngineConfig {
   insecureRegistries?: string[];
   /** daemon.json `registry-mirrors`: tried first for docker.io images. */
   registryMirrors?: string[];
+  /** daemon.json `max-concurrent-downloads`/`-uploads`, `registry-chunk-size`, `registry-stall-timeout` (issue 3). */
+  registryTuning?: Pick<RegistrySettings, 'maxConcurrentDownloads' | 'maxConcurrentUploads' | 'pushChunkSize' | 'stallTimeoutMs'>;
   log: (msg: string) => void;
 }
 
@@ -100,7 +103,7 @@ export async function createEngine(cfg: EngineConfig): Promise<RunningEngine> {
   const defaultRuntime = cfg.defaultRuntime ?? (runtimes.has('crun') ? 'crun' : 'runc');
   if (!runtimes.has(defaultRuntime)) throw invalidArgument(`default runtime ${defaultRuntime} is not installed`);
   const bus = new EventBus();
-  const images = new LocalImageService({ root, registry: { ...(cfg.insecureRegistries ? { insecureRegistries: cfg.insecureRegistries } : {}), ...(cfg.registryMirrors ? { registryMirrors: cfg.registryMirrors } : {}) }, onEvent: (action: string, id: string, attrs: Record<string, string>) => bus.publish('image', action, id, attrs) });
+  const images = new LocalImageService({ root, registry: { ...(cfg.insecureRegistries ? { insecureRegistries: cfg.insecureRegistries } : {}), ...(cfg.registryMirrors ? { registryMirrors: cfg.registryMirrors } : {}), ...cfg.registryTuning }, onEvent: (action: string, id: string, attrs: Record<string, string>) => bus.publish('image', action, id, attrs) });
   await images.init();
   const volumes = new LocalVolumes(root, bus.publish);
   await volumes.init();
@@ -149,14 +152,16 @@ export async function createEngine(cfg: EngineConfig): Promise<RunningEngine> {
     version: () => versionInfo(host),
     info: async () => ({ ...(await infoOf(root, host, runtimes, defaultRuntime, containers, images)), ...(remap ? { SecurityOptions: ['name=seccomp,profile=builtin', 'name=userns', 'name=cgroupns'], UsernsRemap: `${remap.user} (uid ${remap.uid.hostID}+${remap.uid.size}, gid ${remap.gid.hostID}+${remap.gid.size})` } : {}) }),
     df: async () => {
-      const imgs = await images.list({ all: false, filters: {} });
       const ctrs = await containers.list({ all: true, size: true, filters: {} });
+      const perImage = new Map<string, number>();
+      for (const c of ctrs) perImage.set(String(c['ImageID']), (perImage.get(String(c['ImageID'])) ?? 0) + 1);
+      const { LayersSize, Images } = images.diskUsage((id) => perImage.get(id) ?? 0);
       const vols = (await volumes.list({})).Volumes;
       return {
-        LayersSize: imgs.reduce((a, i) => a + Number(i['Size'] ?? 0), 0),
-        Images: imgs,
+        LayersSize,
+        Images,
         Containers: ctrs,
-        Volumes: vols.map((v) => ({ ...v, UsageData: { Size: -1, RefCount: volumes.usersOf(String(v['Name'])).length } })),
+        Volumes: await Promise.all(vols.map(async (v) => ({ ...v, UsageData: { Size: await dirSize(String(v['Mountpoint'])), RefCount: volumes.usersOf(String(v['Name'])).length } }))),
         BuildCache: [],
       };
     },

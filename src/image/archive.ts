@@ -12,6 +12,7 @@ import tarStream from 'tar-stream';
 import { invalidArgument, notFound } from '../base/errors.js';
 import type { Json } from '../engine/services.js';
 import {
+  layerMediaTypeFromMagic,
   chainIds,
   familiarString,
   MediaType,
@@ -245,7 +246,7 @@ async function registerLoaded(svc: LocalImageService, cfgDigest: string, layerDi
     const layers: Descriptor[] = [];
     for (const d of layerDigests) {
       const head = await firstBytes(svc, d);
-      layers.push({ mediaType: head[0] === 0x1f && head[1] === 0x8b ? MediaType.ociLayerGzip : MediaType.ociLayer, digest: d, size: await svc.content.blobSize(d) });
+      layers.push({ mediaType: layerMediaTypeFromMagic(head), digest: d, size: await svc.content.blobSize(d) });
     }
     manifest = { schemaVersion: 2, mediaType: MediaType.ociManifest, config: { mediaType: MediaType.ociConfig, digest: cfgDigest, size: await svc.content.blobSize(cfgDigest) }, layers };
     manifestDigest = (await svc.content.ingest(Buffer.from(JSON.stringify(manifest)))).digest;

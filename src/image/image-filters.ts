@@ -50,10 +50,12 @@ export function parseBoolFilter(key: string, v: string): boolean {
 /** `until` filter: unix seconds, RFC3339, or a Go duration ago ("10m", "24h"). Returns ms since epoch. */
 export function parseUntil(v: string, now = Date.now()): number {
   if (/^\d+(\.\d+)?$/.test(v)) return Number(v) * 1000;
-  const d = /^(\d+(?:\.\d+)?)(ns|us|ms|s|m|h)$/.exec(v);
-  if (d) {
-    const mult: Record<string, number> = { ns: 1e-6, us: 1e-3, ms: 1, s: 1e3, m: 60e3, h: 3600e3 };
-    return now - Number(d[1]) * mult[d[2]!]!;
+  // a Go duration: one or more <number><unit> parts (`24h`, `1h30m`, `1.5h`, `90s`)
+  if (/^(\d+(\.\d+)?(ns|us|µs|ms|s|m|h))+$/.test(v)) {
+    const mult: Record<string, number> = { ns: 1e-6, us: 1e-3, 'µs': 1e-3, ms: 1, s: 1e3, m: 60e3, h: 3600e3 };
+    let ms = 0;
+    for (const p of v.matchAll(/(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)/g)) ms += Number(p[1]) * mult[p[2]!]!;
+    return now - ms;
   }
   const t = Date.parse(v);
   if (Number.isNaN(t)) throw invalidArgument(`invalid filter 'until=${v}'`);

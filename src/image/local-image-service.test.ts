@@ -192,6 +192,28 @@ test('prune removes dangling images and reports space', async () => {
   });
 });
 
+test('prune -a with until and label filters; pruned images leave no layers or blobs behind', async () => {
+  await withService(async ({ svc, root }) => {
+    const a = await svc.import(Readable.from([await rootfsTar('a')]), { repo: 'a', changes: ['LABEL tier=web'] });
+    const b = await svc.import(Readable.from([await rootfsTar('b')]), { repo: 'b', changes: ['LABEL tier=db'] });
+    const blobsBefore = (await readdir(join(root, 'content/blobs/sha256'))).length;
+    const aLayer = ((await svc.inspect('a')).RootFS as { Layers: string[] }).Layers[0]!;
+    // until=1h: both were created just now, nothing is old enough
+    assert.deepEqual((await svc.prune({ dangling: ['false'], until: ['1h'] })).ImagesDeleted, []);
+    assert.deepEqual((await svc.prune({ dangling: ['false'], until: ['1h30m'] })).ImagesDeleted, []);
+    // a label filter picks one; a timestamp in the future lets it through
+    const future = new Date(Date.now() + 3600_000).toISOString();
+    const r = await svc.prune({ dangling: ['false'], label: ['tier=web'], until: [future] });
+    assert.deepEqual(r.ImagesDeleted, [{ Untagged: 'a:latest' }, { Deleted: a }, { Deleted: aLayer }]);
+    assert.ok(r.SpaceReclaimed > 0);
+    assert.equal((await svc.inspect('b')).Id, b);
+    const layers = (await readdir(join(root, 'layers'))).filter((n) => /^[0-9a-f]{64}$/.test(n));
+    assert.equal(layers.length, 1, 'only b\'s layer is left');
+    assert.equal((await readdir(join(root, 'content/blobs/sha256'))).length, blobsBefore - 3, 'a\'s config, manifest and layer blobs are gone');
+    await assert.rejects(svc.prune({ until: ['yesterday'] }), /invalid filter 'until=yesterday'/);
+  });
+});
+
 test('commitFromUpper adds a layer, applies config and changes, keeps parent layers', { skip: !isRoot && 'needs root (whiteouts)' }, async () => {
   await withService(async ({ svc, root }) => {
     const base = await svc.import(Readable.from([await rootfsTar()]), { repo: 'base', changes: ['CMD ["/bin/sh"]'] });

@@ -16,6 +16,7 @@ import {
   familiarString,
   hostArchitecture,
   isFullHexId,
+  layerMediaTypeFromMagic,
   MediaType,
   parseReference,
   referenceString,
@@ -35,6 +36,7 @@ import { credentialsFromAuth, pullImage, type PullImageOptions } from './pull.js
 import { pushImage, type PushImageOptions } from './push.js';
 import { checkFilterKeys, globMatch, matchLabels, parseBoolFilter, parseUntil } from './image-filters.js';
 import { LayerStore } from './layer-store.js';
+import { BlobSources } from './blob-sources.js';
 
 /** Image event hook: Docker image actions `import`, `tag`, `untag`, `delete`. */
 export type ImageEventHook = (action: string, id: string, attrs: Record<string, string>) => void;
@@ -54,6 +56,14 @@ export interface RegistrySettings {
   insecureRegistries?: string[];
   /** Mirror endpoints tried first for docker.io images. */
   registryMirrors?: string[];
+  /** daemon.json `max-concurrent-downloads`: parallel layer downloads per pull (default 3). */
+  maxConcurrentDownloads?: number;
+  /** daemon.json `max-concurrent-uploads`: parallel blob uploads per push (default 5). */
+  maxConcurrentUploads?: number;
+  /** daemon.json `registry-chunk-size` (berth): blobs larger than this are pushed in chunks of it. */
+  pushChunkSize?: number;
+  /** daemon.json `registry-stall-timeout` (berth, seconds): a blob transfer silent this long fails. */
+  stallTimeoutMs?: number;
 }
 
 /** What a container needs from its image. */
@@ -183,6 +193,8 @@ export class LocalImageService implements ImageService {
   readonly metadata: MetadataStore;
   /** Unpacked layers. */
   readonly layers: LayerStore;
+  /** Registry repositories each blob was pulled from or pushed to (cross-repository mounts). */
+  readonly blobSources: BlobSources;
   private readonly onEvent: ImageEventHook | undefined;
   private readonly mutex = new Mutex();
   private readonly loaded = new Map<string, LoadedImage>();
@@ -192,6 +204,7 @@ export class LocalImageService implements ImageService {
     this.content = new FsContentStore(opts.root);
     this.metadata = new MetadataStore(opts.root);
     this.layers = new LayerStore(opts.root);
+    this.blobSources = new BlobSources(opts.root);
     this.onEvent = opts.onEvent;
     this.registry = opts.registry ?? {};
   }
@@ -203,6 +216,7 @@ export class LocalImageService implements ImageService {
     await this.content.init();
     await this.metadata.init();
     await this.layers.init();
+    await this.blobSources.init();
     this.loaded.clear();
     for (const rec of this.metadata.listImages()) {
       try {
@@ -344,14 +358,23 @@ export class LocalImageService implements ImageService {
 
   /** Blobs are garbage-collected only when no pull/load is writing (they hold this lease count). */
   private leases = 0;
+  /** A collection was skipped because a lease was held; it runs when the last lease ends. */
+  private gcPending = false;
 
-  /** Run fn while garbage collection is held off (pull/load write blobs before the image exists). */
+  /**
+   * Run fn while garbage collection is held off (pull/load/commit write blobs and layers before
+   * the image that references them exists). A collection asked for meanwhile (rmi, image prune)
+   * runs when the last lease ends.
+   */
   async withLease<T>(fn: () => Promise<T>): Promise<T> {
     this.leases++;
     try {
       return await fn();
     } finally {
       this.leases--;
+      if (this.leases === 0 && this.gcPending) {
+        await this.mutex.run(() => this.collectGarbage()).catch(() => undefined);
+      }
     }
   }
 
@@ -359,12 +382,25 @@ export class LocalImageService implements ImageService {
 
   /** Pull from a registry: Docker JSON progress messages (POST /images/create). */
   pull(ref: string, opts: PullImageOptions = {}): AsyncIterable<Json> {
-    return pullImage(this, ref, { ...this.registry, ...opts });
+    const r = this.registry;
+    return pullImage(this, ref, {
+      ...(r.insecureRegistries ? { insecureRegistries: r.insecureRegistries } : {}),
+      ...(r.registryMirrors ? { registryMirrors: r.registryMirrors } : {}),
+      ...(r.maxConcurrentDownloads ? { maxParallel: r.maxConcurrentDownloads } : {}),
+      ...(r.stallTimeoutMs ? { idleTimeoutMs: r.stallTimeoutMs } : {}),
+      ...opts,
+    });
   }
 
   /** Push `name[:tag]` to its registry: Docker JSON progress messages (POST /images/{name}/push). */
   push(name: string, opts: PushImageOptions = {}): AsyncIterable<Json> {
-    return pushImage(this, name, { ...(this.registry.insecureRegistries ? { insecureRegistries: this.registry.insecureRegistries } : {}), ...opts });
+    const r = this.registry;
+    return pushImage(this, name, {
+      ...(r.insecureRegistries ? { insecureRegistries: r.insecureRegistries } : {}),
+      ...(r.maxConcurrentUploads ? { maxParallel: r.maxConcurrentUploads } : {}),
+      ...(r.pushChunkSize ? { chunkSize: r.pushChunkSize } : {}),
+      ...opts,
+    });
   }
 
   /** `docker save` tar stream of the given images (GET /images/get). */
@@ -429,6 +465,40 @@ export class LocalImageService implements ImageService {
     }
     out.sort((a, b) => (b.Created as number) - (a.Created as number) || String(a.Id).localeCompare(String(b.Id)));
     return out;
+  }
+
+  /**
+   * Image disk usage for `GET /system/df`: every image (dangling ones too) with its size and the
+   * part of it shared with other images (`SharedSize`), and `LayersSize`, the bytes of all
+   * unpacked layers counted once. `containersOf(id)` gives the number of containers per image.
+   */
+  diskUsage(containersOf: (imageId: string) => number): { LayersSize: number; Images: Json[] } {
+    const users = new Map<string, number>();
+    const chainsOf = new Map<string, string[]>();
+    for (const img of this.loaded.values()) {
+      const chains = chainIds(img.config.rootfs.diff_ids);
+      chainsOf.set(img.rec.id, chains);
+      for (const c of new Set(chains)) users.set(c, (users.get(c) ?? 0) + 1);
+    }
+    const size = (c: string): number => this.layers.get(c)?.size ?? 0;
+    const images: Json[] = [];
+    for (const img of this.loaded.values()) {
+      const chains = [...new Set(chainsOf.get(img.rec.id) ?? [])];
+      images.push({
+        Id: img.rec.id,
+        ParentId: img.rec.parent ?? '',
+        RepoTags: this.repoTags(img.rec.id),
+        RepoDigests: this.repoDigests(img.rec.id),
+        Created: toUnix(img.config.created),
+        Size: img.rec.size,
+        SharedSize: chains.filter((c) => (users.get(c) ?? 0) > 1).reduce((a, c) => a + size(c), 0),
+        VirtualSize: img.rec.size,
+        Labels: img.config.config?.Labels ?? {},
+        Containers: containersOf(img.rec.id),
+      });
+    }
+    images.sort((a, b) => (b['Created'] as number) - (a['Created'] as number) || String(a['Id']).localeCompare(String(b['Id'])));
+    return { LayersSize: this.layers.list().reduce((a, l) => a + l.size, 0), Images: images };
   }
 
   async inspect(ref: string): Promise<Json> {
@@ -614,7 +684,12 @@ export class LocalImageService implements ImageService {
 
   /** Remove layers and blobs no image references; returns bytes of layers removed. */
   private async collectGarbage(report?: Json[]): Promise<number> {
-    if (this.leases > 0) return 0; // a pull/load is writing blobs and layers not yet referenced
+    if (this.leases > 0) {
+      // a pull/load is writing blobs and layers not yet referenced: collect when it ends
+      this.gcPending = true;
+      return 0;
+    }
+    this.gcPending = false;
     const liveChains = new Set<string>();
     const liveBlobs = new Set<string>();
     for (const img of this.loaded.values()) {
@@ -631,10 +706,16 @@ export class LocalImageService implements ImageService {
       report?.push({ Deleted: l.chainId });
     }
     for (const d of await this.content.list()) if (!liveBlobs.has(d)) await this.content.delete(d);
+    await this.blobSources.retain((d) => liveBlobs.has(d));
     return reclaimed;
   }
 
   async import(tar: Readable, opts: ImportOptions): Promise<string> {
+    // the layer and blob exist before the image that references them: hold garbage collection off
+    return this.withLease(() => this.importUnleased(tar, opts));
+  }
+
+  private async importUnleased(tar: Readable, opts: ImportOptions): Promise<string> {
     const platform = parsePlatform(opts.platform);
     let target: Reference | undefined;
     if (opts.repo) target = this.parseTagTarget(opts.repo, opts.tag);
@@ -659,19 +740,17 @@ export class LocalImageService implements ImageService {
       history: [{ created, comment }],
       comment: opts.message ?? '',
     };
-    const mediaType = (await this.isGzipBlob(blob.digest)) ? MediaType.ociLayerGzip : MediaType.ociLayer;
+    const mediaType = layerMediaTypeFromMagic(await this.blobHead(blob.digest));
     const id = await this.storeImage(config, [{ mediaType, digest: blob.digest, size: blob.size }], undefined, target);
     this.emit('import', id, target ? { name: familiarString(target) } : {});
     if (target) this.emit('tag', id, { name: familiarString(target) });
     return id;
   }
 
-  private async isGzipBlob(digest: string): Promise<boolean> {
-    for await (const c of this.content.openBlob(digest).iterator({ destroyOnReturn: true })) {
-      const b = c as Buffer;
-      return b[0] === 0x1f && b[1] === 0x8b;
-    }
-    return false;
+  /** The first bytes of a blob (its compression magic). */
+  private async blobHead(digest: string): Promise<Buffer> {
+    for await (const c of this.content.openBlob(digest).iterator({ destroyOnReturn: true })) return c as Buffer;
+    return Buffer.alloc(0);
   }
 
   /** Write config + manifest blobs, the record, and the tag (if any). Returns the image id. */
@@ -739,6 +818,12 @@ export class LocalImageService implements ImageService {
    * history entry with the comment and author. Tags it when `repo` is given. Returns the id.
    */
   async commitFromUpper(opts: CommitFromUpperOptions): Promise<string> {
+    // the new layer and blobs exist before the image that references them (a build commits steps
+    // while a prune may run): hold garbage collection off until the image is recorded
+    return this.withLease(() => this.commitFromUpperUnleased(opts));
+  }
+
+  private async commitFromUpperUnleased(opts: CommitFromUpperOptions): Promise<string> {
     const parent = opts.parentId ? this.lookup(opts.parentId).img : undefined;
     const target = opts.repo ? this.parseTagTarget(opts.repo, opts.tag) : undefined;
     const base = parent ? structuredClone(parent.config) : undefined;

@@ -7,6 +7,10 @@ export class Semaphore {
   constructor(private readonly limit: number) {
     if (!(limit >= 1)) throw new Error('Semaphore limit must be >= 1');
   }
+  /** True when every slot is taken (a new run would wait). */
+  get full(): boolean {
+    return this.active >= this.limit;
+  }
   /** Run fn once a slot is free. */
   async run<T>(fn: () => Promise<T>): Promise<T> {
     if (this.active >= this.limit) await new Promise<void>((r) => this.waiters.push(r));

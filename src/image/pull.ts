@@ -110,7 +110,7 @@ export function selectPlatform(manifests: Descriptor[], want: Platform): Descrip
 const isIndex = (mt: string): boolean => mt === MediaType.ociIndex || mt === MediaType.dockerManifestList;
 
 /** Counts bytes and reports them (throttled) to a callback. */
-class ProgressTap extends Transform {
+export class ProgressTap extends Transform {
   private n = 0;
   private last = 0;
   constructor(private readonly report: (n: number) => void) {
@@ -129,6 +129,11 @@ class ProgressTap extends Transform {
     }
     cb(null, chunk);
   }
+  override _flush(cb: TransformCallback): void {
+    // the last update always goes out, so a finished transfer shows its full size
+    if (this.n > 0) this.report(this.n);
+    cb();
+  }
 }
 
 /** Work shared between concurrent pulls of the same blob or layer, per image service. */
@@ -145,10 +150,29 @@ export function once<T>(svc: LocalImageService, key: string, fn: () => Promise<T
   return p;
 }
 
+/** True for an error that only says the operation was cancelled (an abort, or EngineError kind cancelled). */
+function isCancellation(err: unknown): boolean {
+  return (err as Error)?.name === 'AbortError' || (err as { kind?: string })?.kind === 'cancelled';
+}
+
+/**
+ * {@link once} for a transfer another pull may own: when the owner is cancelled (its client went
+ * away, or its pull failed elsewhere) and this pull is not, this pull does the work itself.
+ */
+async function sharedTransfer<T>(svc: LocalImageService, key: string, signal: AbortSignal, fn: () => Promise<T>): Promise<T> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await once(svc, key, fn);
+    } catch (err) {
+      if (signal.aborted || !isCancellation(err) || attempt >= 3) throw err;
+    }
+  }
+}
+
 /** Fetch one blob into the content store (verified) unless present. */
 async function fetchBlob(svc: LocalImageService, client: RegistryClient, repo: string, d: Descriptor, ctxRepo: string, signal: AbortSignal, onBytes?: (n: number) => void): Promise<boolean> {
   if (await svc.content.has(d.digest)) return false;
-  await once(svc, `blob:${d.digest}`, async () => {
+  await sharedTransfer(svc, `blob:${d.digest}`, signal, async () => {
     if (await svc.content.has(d.digest)) return;
     const { stream } = await client.openBlob(repo, d.digest, { repo: ctxRepo }, { signal });
     let src: NodeJS.ReadableStream & import('node:stream').Readable = stream;
@@ -317,9 +341,6 @@ async function* pullOne(svc: LocalImageService, refStr: string, opts: PullImageO
   }
   const manifest = parseJson<ImageManifest>(man.bytes, 'image manifest');
   if (!manifest.config?.digest || !Array.isArray(manifest.layers)) throw invalidArgument('image manifest has no config or layers');
-  for (const l of manifest.layers) {
-    if (l.mediaType === MediaType.ociLayerZstd || l.mediaType.endsWith('+zstd')) throw notImplemented('zstd-compressed layers are not supported yet');
-  }
 
   const out = new Channel<Json>();
   const work = svc.withLease(async () => {
@@ -333,6 +354,7 @@ async function* pullOne(svc: LocalImageService, refStr: string, opts: PullImageO
     const chains = chainIds(diffIds);
     const sem = new Semaphore(opts.maxParallel ?? 3);
     const pending: Promise<void>[] = [];
+    let firstFailure: { err: unknown } | undefined;
     manifest.layers.forEach((l, i) => {
       const id = l.digest.slice(7, 19);
       const chain = chains[i]!;
@@ -345,19 +367,22 @@ async function* pullOne(svc: LocalImageService, refStr: string, opts: PullImageO
         out.push({ status: 'Pulling fs layer', progressDetail: {}, id });
         if (!haveLayer && !(await svc.content.has(l.digest))) {
           // one pass: download, verify and unpack together
+          if (sem.full) out.push({ status: 'Waiting', progressDetail: {}, id });
           await sem.run(async () => {
-            out.push({ status: 'Waiting', progressDetail: {}, id });
-            await once(svc, `blob:${l.digest}`, async () => {
+            await sharedTransfer(svc, `blob:${l.digest}`, signal, async () => {
               if (svc.layers.get(chain) || (await svc.content.has(l.digest))) return;
               await fetchAndUnpack(svc, client, repo, l, ctx.repo, i > 0 ? chains[i - 1] : undefined, diffIds[i]!, signal, (n) =>
                 out.push({ status: 'Downloading', progressDetail: { current: n, total: l.size }, progress: progressBar(n, l.size), id }),
               );
             });
+            // verified and unpacked in the same pass: Docker's remaining steps, in its order
+            out.push({ status: 'Verifying Checksum', progressDetail: {}, id });
             out.push({ status: 'Download complete', progressDetail: {}, id });
+            out.push({ status: 'Extracting', progressDetail: { current: l.size, total: l.size }, progress: progressBar(l.size, l.size), id });
           });
         }
+        if ((haveLayer || !svc.layers.get(chain)) && sem.full) out.push({ status: 'Waiting', progressDetail: {}, id });
         if (haveLayer || !svc.layers.get(chain)) await sem.run(async () => {
-          out.push({ status: 'Waiting', progressDetail: {}, id });
           const fetched = await fetchBlob(svc, client, repo, l, ctx.repo, signal, (n) =>
             out.push({ status: 'Downloading', progressDetail: { current: n, total: l.size }, progress: progressBar(n, l.size), id }),
           );
@@ -366,7 +391,7 @@ async function* pullOne(svc: LocalImageService, refStr: string, opts: PullImageO
         });
         if (!svc.layers.get(chain)) {
           out.push({ status: 'Extracting', progressDetail: { current: 0, total: l.size }, progress: progressBar(0, l.size), id });
-          await once(svc, `layer:${chain}`, async () => {
+          await sharedTransfer(svc, `layer:${chain}`, signal, async () => {
             if (svc.layers.get(chain)) return;
             const info = await svc.layers.register(svc.content.openBlob(l.digest), i > 0 ? chains[i - 1] : undefined, { signal });
             if (info.diffId !== diffIds[i]) {
@@ -378,18 +403,21 @@ async function* pullOne(svc: LocalImageService, refStr: string, opts: PullImageO
         }
         out.push({ status: 'Pull complete', progressDetail: {}, id });
       })().catch((err) => {
+        // the first failure is the one reported; the other layers then fail as cancelled
+        if (!ac.signal.aborted) firstFailure = { err };
         ac.abort(err);
         throw err;
       }));
     });
     const results = await Promise.allSettled(pending);
     const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-    if (failed) throw failed.reason;
+    if (failed) throw firstFailure ? firstFailure.err : failed.reason;
     await svc.content.ingest(man.bytes, { expected: man.digest });
     const refs: Reference[] = [{ domain: ref.domain, path: ref.path, digest: top.digest }];
     if (ref.tag !== undefined && ref.digest === undefined) refs.push({ domain: ref.domain, path: ref.path, tag: ref.tag });
     const prevId = ref.tag !== undefined && ref.digest === undefined ? svc.idForRef({ domain: ref.domain, path: ref.path, tag: ref.tag }) : svc.idForRef(refs[0]!);
     const { id } = await svc.addImage({ config, manifest, manifestDigest: man.digest, refs, event: 'pull' });
+    await svc.blobSources.add([manifest.config.digest, ...manifest.layers.map((l) => l.digest)], ref.domain, ref.path);
     return prevId === id;
   });
   let upToDate = false;

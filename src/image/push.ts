@@ -1,15 +1,20 @@
 /**
- * Push: upload the blobs of a local image that the registry lacks (HEAD first, monolithic upload),
- * then PUT the stored manifest bytes by tag, so the pushed image keeps its manifest digest and
- * pulls back byte-identical. Progress is Docker's JSON message stream.
+ * Push: upload the blobs of a local image that the registry lacks (HEAD first; then a
+ * cross-repository mount when the blob is known to be in another repository of the same registry;
+ * else an upload, monolithic or in chunks above the configured chunk size), then PUT the stored
+ * manifest bytes by tag, so the pushed image keeps its manifest digest and pulls back
+ * byte-identical. Progress is Docker's JSON message stream ("Preparing", "Waiting", "Pushing",
+ * "Pushed", "Layer already exists", "Mounted from <repo>", "<tag>: digest: … size: …").
  */
+import { pipeline } from 'node:stream';
+
 import { EngineError, invalidArgument } from '../base/errors.js';
 import type { Json } from '../engine/services.js';
 import { familiarName, MediaType, parseReference, repositoryName, type Descriptor, type Reference } from '../oci/index.js';
 import { RegistryClient } from '../registry/index.js';
 import type { LocalImageService } from './local-image-service.js';
 import { Channel, progressBar, Semaphore } from './progress-channel.js';
-import { credentialsFromAuth } from './pull.js';
+import { credentialsFromAuth, ProgressTap } from './pull.js';
 
 /** Options of {@link pushImage}. */
 export interface PushImageOptions {
@@ -21,6 +26,8 @@ export interface PushImageOptions {
   fetchFn?: typeof fetch;
   /** Registries (`host[:port]`) spoken to over plain HTTP besides loopback (daemon config). */
   insecureRegistries?: string[];
+  /** Blobs larger than this are uploaded in chunks of this many bytes (default: monolithic). */
+  chunkSize?: number;
 }
 
 /** Push `name[:tag]`; yields Docker JSON progress messages. */
@@ -54,22 +61,38 @@ export async function* pushImage(svc: LocalImageService, name: string, opts: Pus
   yield { status: `The push refers to repository [${repositoryName(repoRef).replace(/^docker\.io\//, 'docker.io/')}]` };
   for (const { tag, img } of images) {
     const out = new Channel<Json>();
-    const sem = new Semaphore(opts.maxParallel ?? 3);
+    const limit = opts.maxParallel ?? 5;
+    const sem = new Semaphore(limit);
+    let queued = 0;
     const layers = [...img.manifest.layers].reverse();
     const upload = async (d: Descriptor, id: string | undefined): Promise<void> => {
       if (id) out.push({ status: 'Preparing', progressDetail: {}, id });
+      if (id && ++queued > limit) out.push({ status: 'Waiting', progressDetail: {}, id });
       await sem.run(async () => {
         if (await client.hasBlob(parsed.path, d.digest, sig)) {
           if (id) out.push({ status: 'Layer already exists', progressDetail: {}, id });
+          await svc.blobSources.add([d.digest], parsed.domain, parsed.path);
           return;
         }
-        if (id) out.push({ status: 'Pushing', progressDetail: { current: 0, total: d.size }, progress: progressBar(0, d.size), id });
         const size = await svc.content.blobSize(d.digest);
-        await client.uploadBlob(parsed.path, d.digest, size, () => svc.content.openBlob(d.digest), ctx, sig);
-        if (id) {
-          out.push({ status: 'Pushing', progressDetail: { current: size, total: size }, progress: progressBar(size, size), id });
-          out.push({ status: 'Pushed', progressDetail: {}, id });
-        }
+        const mountFrom = svc.blobSources.sources(d.digest, parsed.domain).find((p) => p !== parsed.path);
+        let last = 0;
+        const report = (n: number): void => {
+          const now = Date.now();
+          if (!id || (n < size && now - last < 100)) return;
+          last = now;
+          out.push({ status: 'Pushing', progressDetail: { current: n, total: size }, progress: progressBar(n, size), id });
+        };
+        const how = await client.uploadBlob(parsed.path, d.digest, size, (start, end) => {
+          const src = start === 0 && end === size ? svc.content.openBlob(d.digest) : svc.content.openBlob(d.digest, { start, end });
+          const tap = new ProgressTap((n) => report(start + n));
+          pipeline(src, tap, () => undefined);
+          return tap;
+        }, ctx, { ...sig, ...(mountFrom ? { mountFrom } : {}), ...(opts.chunkSize ? { chunkSize: opts.chunkSize } : {}), onChunk: report });
+        await svc.blobSources.add([d.digest], parsed.domain, parsed.path);
+        if (!id) return;
+        if (how === 'mounted') out.push({ status: `Mounted from ${mountFrom}`, progressDetail: {}, id });
+        else out.push({ status: 'Pushed', progressDetail: {}, id });
       });
     };
     const work = (async () => {

@@ -17,3 +17,10 @@ export const MediaType = {
 export function isLayerMediaType(mt: string): boolean {
   return mt.startsWith('application/vnd.oci.image.layer.') || mt.startsWith('application/vnd.docker.image.rootfs.');
 }
+
+/** The OCI layer media type for a layer blob, from its first bytes (gzip or zstd magic, else plain tar). */
+export function layerMediaTypeFromMagic(head: Uint8Array): string {
+  if (head[0] === 0x1f && head[1] === 0x8b) return MediaType.ociLayerGzip;
+  if (head[0] === 0x28 && head[1] === 0xb5 && head[2] === 0x2f && head[3] === 0xfd) return MediaType.ociLayerZstd;
+  return MediaType.ociLayer;
+}

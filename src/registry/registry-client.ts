@@ -57,6 +57,16 @@ export interface RequestOptions {
   signal?: AbortSignal;
 }
 
+/** Options of {@link RegistryClient.uploadBlob}. */
+export interface UploadOptions extends RequestOptions {
+  /** Try a cross-repository mount from this repository (same registry) first. */
+  mountFrom?: string;
+  /** Blobs larger than this go up in chunks of this size (PATCH + Content-Range); default: monolithic. */
+  chunkSize?: number;
+  /** Called with the bytes the registry has acknowledged so far (after each chunk, or at the end). */
+  onChunk?: (bytes: number) => void;
+}
+
 /** True for hosts Docker talks to over plain HTTP without configuration (127.0.0.0/8, ::1, localhost). */
 export function isLoopbackHost(domain: string): boolean {
   const host = domain.startsWith('[') ? domain.slice(1, domain.indexOf(']')) : domain.replace(/:\d+$/, '');
@@ -134,7 +144,7 @@ export class RegistryClient {
     if (ch.scheme === 'bearer') {
       const token = await fetchBearerToken({
         challenge: ch,
-        scopes: scope ? [scope] : [],
+        scopes: scope ? scope.split(' ') : [],
         fetchFn: this.fetchFn,
         ...(this.creds ? { credentials: this.creds } : {}),
         ...(signal ? { signal } : {}),
@@ -154,8 +164,14 @@ export class RegistryClient {
       const headers: Record<string, string> = { 'user-agent': this.ua, ...(opts.headers ?? {}) };
       const auth = this.authHeader(opts.scope);
       if (auth) headers['authorization'] = auth;
+      // a registry that accepts the connection but never answers fails after the idle timeout
+      // (the timer only covers the wait for the response head; bodies have their own watchdog).
+      // Uploads of a streamed body are not timed: their answer comes after the whole body.
+      const headTimer = new AbortController();
+      const timer = opts.body instanceof Readable ? undefined : setTimeout(() => headTimer.abort(), this.idleMs);
+      timer?.unref?.();
       const init: RequestInit & { duplex?: 'half' } = { method, headers, redirect: opts.redirect ?? 'follow' };
-      if (opts.signal) init.signal = opts.signal;
+      init.signal = opts.signal ? AbortSignal.any([opts.signal, headTimer.signal]) : headTimer.signal;
       if (opts.body !== undefined) {
         init.body = opts.body instanceof Readable ? (opts.body as unknown as ReadableStream) : opts.body;
         if (opts.body instanceof Readable) init.duplex = 'half';
@@ -163,9 +179,14 @@ export class RegistryClient {
       try {
         return await this.fetchFn(url, init);
       } catch (err) {
+        if (headTimer.signal.aborted && !opts.signal?.aborted) {
+          throw new EngineError('deadline-exceeded', `${method} ${url}: no response from the registry within ${Math.round(this.idleMs / 1000)}s`, { cause: err, code: 'REGISTRY_STALLED' });
+        }
         if ((err as Error).name === 'AbortError' || opts.signal?.aborted) throw err;
         const cause = (err as { cause?: { message?: string; code?: string } }).cause;
         throw new EngineError('unavailable', `Get "${url}": ${cause?.code ?? ''} ${cause?.message ?? (err as Error).message}`.replace(/\s+/g, ' ').trim(), { cause: err, code: 'REGISTRY_UNREACHABLE' });
+      } finally {
+        clearTimeout(timer);
       }
     };
     let res = await send();
@@ -263,30 +284,64 @@ export class RegistryClient {
   }
 
   /**
-   * Upload a blob in one request: POST to start the upload (optionally as a cross-repository mount
-   * from `mountFrom`), then PUT the bytes with `?digest=`. Returns `mounted` when the registry
-   * already had it elsewhere and mounted it.
+   * Upload a blob: POST to start the upload (as a cross-repository mount from `mountFrom` when
+   * given: `?mount=<digest>&from=<repo>`; a registry that cannot mount answers 202 and the upload
+   * goes on in that session), then either one PUT with the bytes and `?digest=` (monolithic) or,
+   * when the blob is larger than `chunkSize`, PATCHes of at most `chunkSize` bytes with
+   * `Content-Range` (each answer gives the next Location) and a closing body-less PUT `?digest=`.
+   * `body(start, end)` opens the byte range `[start, end)` of the blob. Returns `mounted` when the
+   * registry mounted the blob from the other repository.
    */
-  async uploadBlob(repo: string, digest: string, size: number, body: () => Readable, ctx: ErrorContext, opts: RequestOptions & { mountFrom?: string } = {}): Promise<'mounted' | 'uploaded'> {
+  async uploadBlob(repo: string, digest: string, size: number, body: (start: number, end: number) => Readable, ctx: ErrorContext, opts: UploadOptions = {}): Promise<'mounted' | 'uploaded'> {
     const scope = `repository:${repo}:pull,push`;
     const sig = opts.signal ? { signal: opts.signal } : {};
     const q = opts.mountFrom ? `?mount=${encodeURIComponent(digest)}&from=${encodeURIComponent(opts.mountFrom)}` : '';
-    const start = await this.request('POST', `/v2/${repo}/blobs/uploads/${q}`, { scope, headers: { 'content-length': '0' }, ...sig });
+    const start = await this.request('POST', `/v2/${repo}/blobs/uploads/${q}`, {
+      scope: opts.mountFrom ? `${scope} repository:${opts.mountFrom}:pull` : scope,
+      headers: { 'content-length': '0' },
+      ...sig,
+    });
     await start.body?.cancel().catch(() => undefined);
     if (start.status === 201 && opts.mountFrom) return 'mounted';
     if (start.status !== 202) await this.fail(start, { ...ctx, op: 'push' });
-    const loc = start.headers.get('location');
+    let loc = start.headers.get('location');
     if (!loc) throw new EngineError('unavailable', 'registry started an upload without a Location', { code: 'REGISTRY_PROTOCOL' });
+    const chunk = opts.chunkSize && opts.chunkSize > 0 ? opts.chunkSize : Infinity;
+    if (size > chunk) {
+      for (let off = 0; off < size; ) {
+        const end = Math.min(size, off + chunk);
+        const patch = await this.request('PATCH', new URL(loc, this.base).toString(), {
+          scope,
+          headers: { 'content-type': 'application/octet-stream', 'content-length': String(end - off), 'content-range': `${off}-${end - 1}` },
+          body: body(off, end),
+          ...sig,
+        });
+        await patch.body?.cancel().catch(() => undefined);
+        if (patch.status !== 202) await this.fail(patch, { ...ctx, op: 'push' });
+        const next = patch.headers.get('location');
+        if (!next) throw new EngineError('unavailable', 'registry accepted a chunk without a Location', { code: 'REGISTRY_PROTOCOL' });
+        loc = next;
+        off = end;
+        opts.onChunk?.(off);
+      }
+      const url = new URL(loc, this.base);
+      url.searchParams.set('digest', digest);
+      const put = await this.request('PUT', url.toString(), { scope, headers: { 'content-length': '0' }, body: Buffer.alloc(0), ...sig });
+      await put.body?.cancel().catch(() => undefined);
+      if (put.status !== 201) await this.fail(put, { ...ctx, op: 'push' });
+      return 'uploaded';
+    }
     const url = new URL(loc, this.base);
     url.searchParams.set('digest', digest);
     const put = await this.request('PUT', url.toString(), {
       scope,
       headers: { 'content-type': 'application/octet-stream', 'content-length': String(size) },
-      body: body(),
+      body: body(0, size),
       ...sig,
     });
     if (put.status !== 201) await this.fail(put, { ...ctx, op: 'push' });
     await put.body?.cancel().catch(() => undefined);
+    opts.onChunk?.(size);
     return 'uploaded';
   }
 

@@ -15,7 +15,7 @@ export interface ApplyLayerResult {
 }
 
 /**
- * Unpack a layer (plain or gzip tar) into `destDir`, which must not exist or be empty. Keeps
+ * Unpack a layer (plain, gzip or zstd tar) into `destDir`, which must not exist or be empty. Keeps
  * modes, owners, mtimes, symlinks, hardlinks (within the layer), devices, fifos and PAX xattrs;
  * OCI whiteouts become overlay whiteouts (char 0:0) and `.wh..wh..opq` the opaque xattr.
  * A hostile entry (`..`, a path through a symlink, a hardlink outside) rejects the whole layer

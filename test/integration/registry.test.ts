@@ -5,80 +5,21 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, writeFileSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startDaemon, cleanup, importBusybox, requireRoot, requireBuilt, requireBinary, firstSkip, type TestDaemon } from './harness.js';
+import { startRegistry, stopRegistry, type Registry } from './registry-helpers.js';
 
 const skip = firstSkip(requireBuilt(), requireRoot(), requireBinary('conmon'), requireBinary('runc'), requireBinary('docker-registry'));
-
-interface Registry {
-  port: number;
-  dir: string;
-  proc: ChildProcess;
-}
 
 let h: TestDaemon;
 let tmp: string;
 let open: Registry;
 let authed: Registry | undefined;
 let env: Record<string, string>;
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-/** Start docker-registry on a free loopback port with a YAML config; waits for /v2/ to answer. */
-async function startRegistry(name: string, extraYaml = ''): Promise<Registry> {
-  const port = await freePort();
-  const dir = join(tmp, name);
-  mkdirSync(join(dir, 'storage'), { recursive: true });
-  const cfg = join(dir, 'config.yml');
-  writeFileSync(cfg, [
-    'version: 0.1',
-    'log:',
-    '  level: warn',
-    'storage:',
-    '  filesystem:',
-    `    rootdirectory: ${join(dir, 'storage')}`,
-    '  delete:',
-    '    enabled: true',
-    'http:',
-    `  addr: 127.0.0.1:${port}`,
-    '  secret: berth-test-secret',
-    extraYaml,
-  ].join('\n'));
-  const proc = spawn('docker-registry', ['serve', cfg], { stdio: ['ignore', 'ignore', 'ignore'] });
-  for (let i = 0; i < 100; i++) {
-    try {
-      const r = await fetch(`http://127.0.0.1:${port}/v2/`);
-      await r.body?.cancel();
-      return { port, dir, proc };
-    } catch {
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
-  proc.kill('SIGKILL');
-  throw new Error(`docker-registry did not start on port ${port}`);
-}
-
-async function stopRegistry(r: Registry | undefined): Promise<void> {
-  if (!r || r.proc.exitCode !== null) return;
-  const done = new Promise((res) => r.proc.once('exit', res));
-  r.proc.kill('SIGTERM');
-  await Promise.race([done, new Promise((res) => setTimeout(res, 5000))]);
-  if (r.proc.exitCode === null) r.proc.kill('SIGKILL');
-}
 
 /** A bcrypt htpasswd line (python3's crypt module), or undefined when it cannot be made. */
 function htpasswdLine(user: string, pass: string): string | undefined {
@@ -96,11 +37,11 @@ before(async () => {
   if (skip) return;
   tmp = await mkdtemp(join(tmpdir(), 'berth-registry-test-'));
   env = { DOCKER_CONFIG: join(tmp, 'docker-config') };
-  open = await startRegistry('open');
+  open = await startRegistry(tmp, 'open');
   const line = htLine;
   if (line) {
     writeFileSync(join(tmp, 'htpasswd'), `${line}\n`);
-    authed = await startRegistry('authed', ['auth:', '  htpasswd:', '    realm: berth-test', `    path: ${join(tmp, 'htpasswd')}`].join('\n'));
+    authed = await startRegistry(tmp, 'authed', ['auth:', '  htpasswd:', '    realm: berth-test', `    path: ${join(tmp, 'htpasswd')}`].join('\n'));
   }
   h = await startDaemon();
   await importBusybox(h);
