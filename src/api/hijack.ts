@@ -15,7 +15,7 @@ import type { AttachSession } from '../engine/services.js';
 import { frame, STDERR, STDOUT } from '../wire/stdcopy.js';
 import { DetachMatcher } from './detach-keys.js';
 import { errorReply, writeErrorResponse } from './errors.js';
-import { readBody, writeChunk } from './http-util.js';
+import { MAX_JSON_BODY, readBody, writeChunk } from './http-util.js';
 import { versionAtLeast } from './version.js';
 
 /** Content type of raw (TTY) streams. */
@@ -97,20 +97,44 @@ class ByteReader {
     }
   }
 
-  async readChunked(): Promise<Buffer> {
+  async readChunked(limit = MAX_JSON_BODY): Promise<Buffer> {
     const parts: Buffer[] = [];
+    let size = 0;
+    for await (const part of this.streamChunked()) {
+      size += part.length;
+      if (size > limit) throw invalidArgument(`request body too large (limit ${limit} bytes)`);
+      parts.push(part);
+    }
+    return Buffer.concat(parts);
+  }
+
+  /** Stream exactly n bytes as they arrive. */
+  async *streamExact(n: number): AsyncGenerator<Buffer> {
+    let left = n;
+    while (left > 0) {
+      if (this.buf.length === 0 && !(await this.fill())) throw invalidArgument('unexpected end of request body');
+      const take = Math.min(left, this.buf.length);
+      const out = this.buf.subarray(0, take);
+      this.buf = this.buf.subarray(take);
+      left -= take;
+      yield out;
+    }
+  }
+
+  /** Stream a chunked body, de-chunked. */
+  async *streamChunked(): AsyncGenerator<Buffer> {
     for (;;) {
       const sizeLine = (await this.readLine()).split(';')[0]!.trim();
-      if (!/^[0-9a-fA-F]+$/.test(sizeLine)) throw invalidArgument('malformed chunked request body');
+      if (!/^[0-9a-fA-F]{1,15}$/.test(sizeLine)) throw invalidArgument('malformed chunked request body');
       const size = Number.parseInt(sizeLine, 16);
       if (size === 0) {
         while ((await this.readLine()) !== '') {
           /* trailers: ignored */
         }
-        return Buffer.concat(parts);
+        return;
       }
-      parts.push(await this.readExact(size));
-      await this.readExact(2);
+      yield* this.streamExact(size);
+      if ((await this.readExact(2)).toString('latin1') !== '\r\n') throw invalidArgument('malformed chunked request body');
     }
   }
 
@@ -162,13 +186,36 @@ export class UpgradeIO implements HijackIO {
     this.bodyRead = true;
     const te = String(this.req.headers['transfer-encoding'] ?? '').toLowerCase();
     if (te.includes('chunked')) return this.reader.readChunked();
-    const cl = this.req.headers['content-length'];
-    if (cl !== undefined) {
-      const n = Number.parseInt(cl, 10);
-      if (!Number.isFinite(n) || n < 0) throw invalidArgument(`invalid Content-Length: ${cl}`);
+    const n = this.contentLength();
+    if (n !== undefined) {
+      if (n > MAX_JSON_BODY) throw invalidArgument(`request body too large (limit ${MAX_JSON_BODY} bytes)`);
       return this.reader.readExact(n);
     }
     return Buffer.alloc(0);
+  }
+
+  private contentLength(): number | undefined {
+    const cl = this.req.headers['content-length'];
+    if (cl === undefined) return undefined;
+    if (!/^\d+$/.test(cl.trim())) throw invalidArgument(`invalid Content-Length: ${cl}`);
+    return Number.parseInt(cl, 10);
+  }
+
+  /**
+   * The request body as a stream (Content-Length bytes or de-chunked), for serving an upgrade
+   * request on an endpoint that does not hijack: such a request is answered like a normal one, as
+   * Go's net/http does, so its body must reach the handler. Call at most once, instead of readBody.
+   */
+  async *bodyStream(): AsyncGenerator<Buffer> {
+    if (this.bodyRead) return;
+    this.bodyRead = true;
+    const te = String(this.req.headers['transfer-encoding'] ?? '').toLowerCase();
+    if (te.includes('chunked')) {
+      yield* this.reader.streamChunked();
+      return;
+    }
+    const n = this.contentLength();
+    if (n !== undefined) yield* this.reader.streamExact(n);
   }
 
   input(): AsyncIterable<Buffer> {
@@ -206,11 +253,13 @@ export class UpgradeIO implements HijackIO {
   }
 
   begin(contentType: string): Promise<void> {
+    return this.beginWith('101 UPGRADED', { 'Content-Type': contentType, Connection: 'Upgrade', Upgrade: 'tcp' });
+  }
+
+  /** Write a response head with the given status and headers (plus the common ones). */
+  beginWith(status: string, headers: Record<string, string>): Promise<void> {
     this._started = true;
-    const head =
-      'HTTP/1.1 101 UPGRADED\r\n' +
-      headerLines({ 'Content-Type': contentType, Connection: 'Upgrade', Upgrade: 'tcp', ...this.headers }) +
-      '\r\n';
+    const head = `HTTP/1.1 ${status}\r\n` + headerLines({ ...headers, ...this.headers }) + '\r\n';
     // Its own write, and wait until it reached the kernel, so no stream byte shares its segment
     // (docker-py reads the raw socket under its HTTP reader; compat §3.5).
     return new Promise((resolve) => {
@@ -285,6 +334,8 @@ export class PlainIO implements HijackIO {
 /** Options of runSession. */
 export interface RunSessionOptions {
   apiVersion: string;
+  /** Never multiplex, even without a TTY (websocket attach streams are raw). */
+  raw?: boolean;
   /** Detach sequence matched on stdin of TTY sessions (moby applies it only with a TTY). */
   detachKeys?: Buffer;
   log: (msg: string) => void;
@@ -297,7 +348,7 @@ export interface RunSessionOptions {
  * on the client's half-close while output continues; handle the detach sequence.
  */
 export async function runSession(io: HijackIO, session: AttachSession, opts: RunSessionOptions): Promise<void> {
-  const multiplexed = !session.tty && versionAtLeast(opts.apiVersion, '1.42');
+  const multiplexed = !opts.raw && !session.tty && versionAtLeast(opts.apiVersion, '1.42');
   let finished = false;
   const finish = (): void => {
     if (finished) return;
@@ -343,13 +394,13 @@ export async function runSession(io: HijackIO, session: AttachSession, opts: Run
     try {
       for await (const chunk of session.output) {
         if (finished) break;
-        const buf = session.tty ? chunk.data : frame(chunk.stream === 'stderr' ? STDERR : STDOUT, chunk.data);
+        const buf = session.tty || opts.raw ? chunk.data : frame(chunk.stream === 'stderr' ? STDERR : STDOUT, chunk.data);
         if (!(await io.write(buf))) break;
       }
     } catch (e) {
       if (!finished && !io.signal.aborted) {
         const text = Buffer.from(`${messageOf(e)}\r\n`);
-        await io.write(session.tty ? text : frame(STDOUT, text));
+        await io.write(session.tty || opts.raw ? text : frame(STDOUT, text));
       }
     }
     finish();

@@ -5,20 +5,31 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Writable } from 'node:stream';
 
-import { invalidArgument } from '../base/errors.js';
+import { EngineError, invalidArgument } from '../base/errors.js';
 import type { Json } from '../engine/services.js';
+import { checkBodyTypes, type Schema } from '../wire/body-types.js';
 
 /** Largest JSON request body accepted (create bodies are a few KiB; this guards memory). */
 export const MAX_JSON_BODY = 64 << 20;
 
 /** Read a whole request body (chunked or not; Node's parser de-chunks). */
 export async function readBody(req: IncomingMessage, limit = MAX_JSON_BODY): Promise<Buffer> {
+  const tooLarge = (): EngineError => invalidArgument(`request body too large (limit ${limit} bytes)`);
+  // Refuse at once what could never fit (e.g. a 10 GB Content-Length), without waiting for it.
+  const declared = Number(req.headers['content-length'] ?? 0);
+  if (Number.isFinite(declared) && declared > limit) throw tooLarge();
   const parts: Buffer[] = [];
   let size = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > limit) throw invalidArgument(`request body too large (limit ${limit} bytes)`);
-    parts.push(chunk);
+  try {
+    for await (const chunk of req as AsyncIterable<Buffer>) {
+      size += chunk.length;
+      if (size > limit) throw tooLarge();
+      parts.push(chunk);
+    }
+  } catch (e) {
+    if (e instanceof EngineError) throw e;
+    // The client went away mid-body ("aborted", ECONNRESET): a cancellation, not a daemon fault.
+    throw new EngineError('cancelled', 'request cancelled: the client closed the connection', { cause: e });
   }
   return Buffer.concat(parts);
 }
@@ -34,14 +45,19 @@ export function parseJsonBody(buf: Buffer): unknown {
   }
 }
 
-/** Read and parse a JSON request body; undefined when empty. */
-export async function readJson(req: IncomingMessage): Promise<unknown> {
-  return parseJsonBody(await readBody(req));
+/**
+ * Read and parse a JSON request body; undefined when empty. With a schema, field types are checked
+ * as moby's decoder does (wrong type → 400 with Go's wording; unknown fields ignored).
+ */
+export async function readJson(req: IncomingMessage, schema?: Schema): Promise<unknown> {
+  const v = parseJsonBody(await readBody(req));
+  if (schema) checkBodyTypes(v, schema);
+  return v;
 }
 
-/** Read a JSON body that must be an object (or empty/null → `{}`). */
-export async function readJsonObject(req: IncomingMessage): Promise<Json> {
-  return asObject(await readJson(req));
+/** Read a JSON body that must be an object (or empty/null → `{}`), optionally type-checked. */
+export async function readJsonObject(req: IncomingMessage, schema?: Schema): Promise<Json> {
+  return asObject(await readJson(req, schema));
 }
 
 /** Coerce a parsed body to an object: undefined/null → `{}`, non-object → invalid-argument. */

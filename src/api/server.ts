@@ -6,7 +6,7 @@
 import { createServer, ServerResponse, type IncomingMessage, type Server } from 'node:http';
 import type { Socket } from 'node:net';
 import { lstat, unlink } from 'node:fs/promises';
-import type { Duplex } from 'node:stream';
+import { Readable, type Duplex } from 'node:stream';
 
 import { invalidArgument, notFound } from '../base/errors.js';
 import type { Engine } from '../engine/services.js';
@@ -139,6 +139,9 @@ export function createApiServer(engine: Engine, opts: ApiServerOptions = {}): Ap
         if (m.route.hijack) await runHijack(m.route.hijack, ctx, new PlainIO(req, res, ac.signal, log, tag));
         else await m.route.handler!(ctx, res);
       } catch (e) {
+        // A body left unread (too large, malformed, client gone) would keep the connection busy:
+        // answer, then close it instead of draining.
+        if (!req.complete && !res.headersSent) res.setHeader('Connection', 'close');
         writeErrorResponse(res, e, log, tag);
       }
     })();
@@ -173,14 +176,25 @@ export function createApiServer(engine: Engine, opts: ApiServerOptions = {}): Ap
         await runHijack(m.route.hijack, ctx, io);
         return;
       }
-      // Not a hijack endpoint: answer it as a normal one-shot response on this socket.
+      // Not a hijack endpoint: answer it as a normal one-shot response on this socket (Go's
+      // net/http ignores Upgrade there too). Node does not parse an upgrade request's body, so the
+      // handler gets a stand-in request whose body is read from the socket.
       const res = new ServerResponse(req);
       res.assignSocket(sock);
       res.shouldKeepAlive = false;
       for (const [k, v] of Object.entries(common)) res.setHeader(k, v);
       res.on('finish', () => socket.end());
+      const body = Readable.from(io.bodyStream(), { objectMode: false });
+      body.on('error', () => undefined); // surfaced to the handler that reads it
+      const bodyReq = Object.assign(body, {
+        headers: req.headers,
+        rawHeaders: req.rawHeaders,
+        method: req.method,
+        url: req.url,
+        httpVersion: req.httpVersion,
+      }) as unknown as IncomingMessage;
       try {
-        await m.route.handler!(ctx, res);
+        await m.route.handler!({ ...ctx, req: bodyReq }, res);
       } catch (e) {
         writeErrorResponse(res, e, log, tag);
       }

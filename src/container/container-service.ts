@@ -31,6 +31,8 @@ import {
 } from './types.js';
 import { mergeConfig, normaliseHostConfig, normaliseSignal, validateRestartPolicy } from './config-merge.js';
 import { collectMounts } from './mounts.js';
+import { checkCreateSettings } from './create-checks.js';
+import { checkPsFilterKeys, portFilterMatches, portsFromConfig, type ListedPort } from './list-filters.js';
 import type { LocalVolumes } from './volumes.js';
 import { shiftedLayer, type Remap } from './userns.js';
 import { LogPump, readJsonLog, type RotateOptions } from './json-log.js';
@@ -218,6 +220,16 @@ export class LocalContainers implements ContainerService {
     this.o.publish('container', action, rec.Id, this.attrs(rec, extra));
   }
 
+  /** Docker's volume `mount` (at start) / `unmount` (after exit) events, one per named volume. */
+  private emitVolumes(rec: ContainerRecord, action: 'mount' | 'unmount'): void {
+    for (const m of rec.MountPoints) {
+      if (m.Type !== 'volume' || !m.Name) continue;
+      const attrs: Record<string, string> = { container: rec.Id, driver: m.Driver || 'local' };
+      if (action === 'mount') Object.assign(attrs, { destination: m.Destination, propagation: m.Propagation ?? '', 'read/write': String(m.RW) });
+      this.o.publish('volume', action, m.Name, attrs);
+    }
+  }
+
   private jsonLogPath(rec: ContainerRecord): string {
     return join(this.dir(rec.Id), `${rec.Id}-json.log`);
   }
@@ -365,6 +377,7 @@ export class LocalContainers implements ContainerService {
     const hcForSpec = { ...hc };
     delete hcForSpec['UsernsMode'];
     this.o.spec.validateHostConfig(hcForSpec, this.hostLimits());
+    checkCreateSettings(body, hc);
     const cfg = mergeConfig(body, img.config, imageRef, id);
     const argv = [...((cfg['Entrypoint'] as string[] | null) ?? []), ...((cfg['Cmd'] as string[] | null) ?? [])];
     const requests = collectMounts(cfg, hc);
@@ -621,6 +634,7 @@ export class LocalContainers implements ContainerService {
         conmonLog: join(d, 'conmon.log'),
         runtimeLog: join(d, 'runtime.log'),
         stdin: Boolean(rec.Config['OpenStdin']),
+        leaveStdinOpen: !rec.Config['StdinOnce'], // Docker closes stdin at a client's EOF only with StdinOnce
         tty: Boolean(rec.Config['Tty']),
       });
       await rt.start(rec.Id);
@@ -636,6 +650,7 @@ export class LocalContainers implements ContainerService {
         rec.State.Health = { Status: 'starting', FailingStreak: 0, Log: rec.State.Health?.Log ?? [] };
       }
       await this.persist(rec);
+      this.emitVolumes(rec, 'mount');
       this.emit(rec, 'start');
       for (const s of live.pendingStdin.splice(0)) this.connectStdin(rec, s);
       if (!live.pump) live.pump = this.pumpFor(rec);
@@ -720,6 +735,7 @@ export class LocalContainers implements ContainerService {
     await this.persist(rec);
     if (oom) this.emit(rec, 'oom');
     this.emit(rec, 'die', { exitCode: String(code) });
+    this.emitVolumes(rec, 'unmount');
     live?.exit.resolve(code);
     this.resolveWaiters(rec, 'next-exit', code, error);
     if (rec.HostConfig['AutoRemove'] && !this.shuttingDown) {
@@ -1001,6 +1017,9 @@ export class LocalContainers implements ContainerService {
 
   async attach(ref: string, opts: AttachOptions): Promise<AttachSession> {
     const rec = this.find(ref);
+    // moby daemon/attach.go: a clean 409 before the upgrade (podman #20179)
+    if (rec.State.Paused) throw conflict('You cannot attach to a paused container, unpause it first');
+    if (rec.State.Restarting) throw conflict('You cannot attach to a restarting container, wait until it is running');
     const path = join(this.dir(rec.Id), 'ctr.log');
     let size = 0;
     try {
@@ -1268,6 +1287,7 @@ export class LocalContainers implements ContainerService {
   async list(opts: { all: boolean; limit?: number; size: boolean; filters: Filters }): Promise<Json[]> {
     let recs = [...this.recs.values()].sort((a, b) => (a.Created < b.Created ? 1 : a.Created > b.Created ? -1 : 0));
     const f = opts.filters;
+    checkPsFilterKeys(f);
     const all = opts.all || (opts.limit !== undefined && opts.limit > 0) || Boolean(f['status']?.length) || Boolean(f['exited']?.length);
     if (!all) recs = recs.filter((r) => r.State.Running);
     const labelOk = (r: ContainerRecord, l: string) => {
@@ -1291,6 +1311,11 @@ export class LocalContainers implements ContainerService {
       if (f['before'] && !f['before'].every((b) => r.Created < refTime(b))) return false;
       if (f['since'] && !f['since'].every((b) => r.Created > refTime(b))) return false;
       if (f['network'] && !f['network'].some((n) => String(r.HostConfig['NetworkMode']) === n || Boolean(this.o.networks?.networkNames(r.Id).includes(n)))) return false;
+      if (f['publish'] || f['expose']) {
+        const ports = (this.o.networks ? this.o.networks.listPorts(r.Id, r.Config) : portsFromConfig(r.Config, r.HostConfig)) as ListedPort[];
+        if (f['publish'] && !f['publish'].some((v) => portFilterMatches(v, ports, 'publish'))) return false;
+        if (f['expose'] && !f['expose'].some((v) => portFilterMatches(v, ports, 'expose'))) return false;
+      }
       return true;
     });
     if (opts.limit !== undefined && opts.limit > 0) recs = recs.slice(0, opts.limit);

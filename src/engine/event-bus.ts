@@ -92,10 +92,12 @@ export class EventBus {
         }
         const waitMs = stopAt === undefined ? 60_000 : stopAt - Date.now();
         if (waitMs <= 0) return;
+        let timer: NodeJS.Timeout | undefined;
         await new Promise<void>((resolve) => {
           wake = resolve;
-          setTimeout(resolve, Math.min(waitMs, 60_000));
+          timer = setTimeout(resolve, Math.min(waitMs, 60_000));
         });
+        clearTimeout(timer); // woken by an event or an abort: drop the timer, or one piles up per event
         wake = undefined;
       }
     } finally {

@@ -6,7 +6,7 @@
  */
 import type { Readable } from 'node:stream';
 
-import { conflict, invalidArgument, notFound } from '../base/errors.js';
+import { conflict, EngineError, invalidArgument, notFound } from '../base/errors.js';
 import { shortId } from '../base/ids.js';
 import type { Filters, ImageListOptions, ImageService, ImportOptions, Json } from '../engine/services.js';
 import {
@@ -32,6 +32,7 @@ import { FsContentStore, MetadataStore, type ImageRecord } from '../store/index.
 import { packLayerFromUpper } from '../snapshot/index.js';
 import { RegistryClient } from '../registry/index.js';
 import { loadImages, saveImages, type LoadReport } from './archive.js';
+import { inspectDistribution, searchRegistry, type RegistryQueryOptions, type SearchOptions } from './distribution.js';
 import { credentialsFromAuth, pullImage, type PullImageOptions } from './pull.js';
 import { pushImage, type PushImageOptions } from './push.js';
 import { checkFilterKeys, globMatch, matchLabels, parseBoolFilter, parseUntil } from './image-filters.js';
@@ -345,7 +346,10 @@ export class LocalImageService implements ImageService {
       this.loaded.set(id, { rec, config: opts.config, manifest: opts.manifest });
       for (const r of opts.refs) await this.metadata.setRef(referenceString(r), id);
     });
-    if (opts.event) this.emit(opts.event, id, opts.refs[0] ? { name: familiarString(opts.refs[0]) } : {});
+    const first = opts.refs[0];
+    // Docker's pull event names the reference (`busybox:latest`, name `busybox`); load/import name the image id.
+    if (opts.event === 'pull' && first) this.emit('pull', familiarString(first), { name: familiarName(first) });
+    else if (opts.event) this.emit(opts.event, id, first ? { name: familiarString(first) } : {});
     return { id, existed };
   }
 
@@ -395,22 +399,57 @@ export class LocalImageService implements ImageService {
   /** Push `name[:tag]` to its registry: Docker JSON progress messages (POST /images/{name}/push). */
   push(name: string, opts: PushImageOptions = {}): AsyncIterable<Json> {
     const r = this.registry;
-    return pushImage(this, name, {
+    const it = pushImage(this, name, {
       ...(r.insecureRegistries ? { insecureRegistries: r.insecureRegistries } : {}),
       ...(r.maxConcurrentUploads ? { maxParallel: r.maxConcurrentUploads } : {}),
       ...(r.pushChunkSize ? { chunkSize: r.pushChunkSize } : {}),
       ...opts,
     });
+    const self = this;
+    return (async function* (): AsyncGenerator<Json> {
+      let failed = false;
+      for await (const m of it) {
+        if (m['error'] !== undefined) failed = true;
+        yield m;
+      }
+      if (failed) return;
+      // Docker's push event: the pushed reference and its repository name.
+      const ref = withDefaultTag(parseReference(opts.tag ? `${name}:${opts.tag}` : name));
+      self.emit('push', familiarString(ref), { name: familiarName(ref) });
+    })();
+  }
+
+  /** The registry's descriptor and platforms for a reference (GET /distribution/{name}/json). */
+  distributionInspect(ref: string, opts: RegistryQueryOptions = {}): Promise<Json> {
+    return inspectDistribution(ref, { ...(this.registry.insecureRegistries ? { insecureRegistries: this.registry.insecureRegistries } : {}), ...opts });
+  }
+
+  /** Search a registry's v1 search API (GET /images/search). */
+  search(term: string, opts: SearchOptions = {}): Promise<Json[]> {
+    return searchRegistry(term, { ...(this.registry.insecureRegistries ? { insecureRegistries: this.registry.insecureRegistries } : {}), ...opts });
   }
 
   /** `docker save` tar stream of the given images (GET /images/get). */
   save(names: string[], opts: { signal?: AbortSignal; format?: 'docker' | 'oci' } = {}): Readable {
-    return saveImages(this, names, opts);
+    const tar = saveImages(this, names, opts);
+    // Docker's save event, one per image, once the archive is complete.
+    tar.once('end', () => {
+      for (const n of names) {
+        try {
+          this.emit('save', this.lookup(n).img.rec.id, { name: n });
+        } catch {
+          /* removed meanwhile */
+        }
+      }
+    });
+    return tar;
   }
 
   /** Load a `docker save` / OCI layout tar (POST /images/load). */
   load(tar: Readable, opts: { signal?: AbortSignal } = {}): Promise<LoadReport> {
-    return loadImages(this, tar, opts);
+    return loadImages(this, tar, opts).catch((e: unknown) => {
+      throw tarInputError(e);
+    });
   }
 
   /** Check credentials against a registry (POST /auth). Throws unauthenticated when refused. */
@@ -726,7 +765,7 @@ export class LocalImageService implements ImageService {
       layer = await this.layers.register(this.content.openBlob(blob.digest), undefined, opts.signal ? { signal: opts.signal } : {});
     } catch (err) {
       if (!this.blobInUse(blob.digest)) await this.content.delete(blob.digest);
-      throw err;
+      throw tarInputError(err);
     }
     const created = new Date().toISOString();
     const comment = opts.message || 'Imported from -';
@@ -875,4 +914,14 @@ function parsePlatform(p: string | undefined): { os: string; architecture: strin
   const out: { os: string; architecture: string; variant?: string } = { os, architecture: arch || hostArchitecture() };
   if (variant) out.variant = variant;
   return out;
+}
+
+/**
+ * A client's archive that is not a tar (tar-stream's parse errors) is bad input, not a daemon fault:
+ * classify it as invalid-argument where it enters, so the client sees the reason.
+ */
+function tarInputError(err: unknown): unknown {
+  if (err instanceof EngineError || !(err instanceof Error)) return err;
+  if (/^(Unexpected end of data|Invalid tar header)/.test(err.message)) return invalidArgument(`invalid tar archive: ${err.message}`, { cause: err });
+  return err;
 }

@@ -25,6 +25,12 @@ test('conmon argv for exec with tty and stdin', () => {
   assert.equal(a[a.indexOf('-u') + 1], 'e1');
 });
 
+test('conmon argv leaves stdin open only when asked (Docker StdinOnce: false)', () => {
+  assert.ok(conmonArgs({ ...base, stdin: true, leaveStdinOpen: true }).includes('--leave-stdin-open'));
+  assert.ok(!conmonArgs({ ...base, stdin: true }).includes('--leave-stdin-open'));
+  assert.ok(!conmonArgs({ ...base, stdin: false, leaveStdinOpen: true }).includes('--leave-stdin-open'));
+});
+
 test('sync messages parse, failures carry message', () => {
   assert.deepEqual(parseSyncMessage('{"data": 1234}'), { data: 1234 });
   assert.deepEqual(parseSyncMessage('{"data": -1, "message": "boom"}'), { data: -1, message: 'boom' });

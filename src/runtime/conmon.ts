@@ -38,6 +38,11 @@ export interface ConmonOptions {
   /** Runtime JSON log for error messages. */
   runtimeLog: string;
   stdin: boolean;
+  /**
+   * Keep the process's stdin open when an attached client's stdin ends (Docker's
+   * `StdinOnce: false`); without it conmon closes the process's stdin at the first client EOF.
+   */
+  leaveStdinOpen?: boolean;
   tty: boolean;
   /** For exec sessions: path of the process.json. */
   execProcessSpec?: string;
@@ -75,6 +80,7 @@ export function conmonArgs(o: ConmonOptions): string[] {
   }
   if (o.logSizeMax && o.logSizeMax > 0) args.push('--log-size-max', String(o.logSizeMax));
   if (o.stdin) args.push('-i');
+  if (o.stdin && o.leaveStdinOpen) args.push('--leave-stdin-open');
   if (o.tty) args.push('-t');
   if (o.execProcessSpec) args.push('-e', '--exec-process-spec', o.execProcessSpec);
   if (o.exitCommand) {

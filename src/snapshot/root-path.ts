@@ -108,11 +108,16 @@ export interface PathStat {
   linkTarget: string;
 }
 
-/** Docker's base name of a requested path ("/" for the root, trailing slashes ignored). */
+/**
+ * Docker's base name of a requested path: the base of the cleaned absolute path ("/" for the root,
+ * so `/etc/../../..` is "/"; trailing slashes ignored), "." when it ends in "/." (Go's
+ * filepath.Base of PreserveTrailingDotOrSeparator).
+ */
 export function requestBaseName(path: string): string {
-  const trimmed = path.replace(/\/+$/, '');
-  if (trimmed === '') return '/';
-  return posix.basename(trimmed);
+  const cleaned = posix.normalize(posix.join('/', path)).replace(/\/+$/, '');
+  if (cleaned === '') return '/';
+  if (/\/\.$/.test(path)) return '.';
+  return posix.basename(cleaned);
 }
 
 /**

@@ -4,12 +4,14 @@
 import type { ServerResponse } from 'node:http';
 import { pipeline } from 'node:stream/promises';
 
-import { invalidArgument, messageOf, notImplemented } from '../../base/errors.js';
+import { invalidArgument, messageOf } from '../../base/errors.js';
 import type { Json, OutputChunk, WaitCondition } from '../../engine/services.js';
+import { CONTAINER_CREATE_BODY, CONTAINER_UPDATE_BODY, EXEC_CREATE_BODY, EXEC_START_BODY, checkBodyTypes } from '../../wire/body-types.js';
 import { frame, STDERR, STDOUT } from '../../wire/stdcopy.js';
 import { DEFAULT_DETACH_KEYS, parseDetachKeys } from '../detach-keys.js';
 import { streamErrorLine } from '../errors.js';
-import { runSession, MULTIPLEXED_STREAM, RAW_STREAM, type HijackIO } from '../hijack.js';
+import { runSession, MULTIPLEXED_STREAM, RAW_STREAM, UpgradeIO, type HijackIO } from '../hijack.js';
+import { WebSocketIO, websocketAccept } from '../websocket-io.js';
 import { asObject, jsonLine, parseJsonBody, readJson, readJsonObject, sendEmpty, sendJson, startStream, writeChunk } from '../http-util.js';
 import { hijackRoute, route, type RequestContext, type Route } from '../router.js';
 import { versionAtLeast } from '../version.js';
@@ -86,7 +88,7 @@ async function list(ctx: RequestContext, res: ServerResponse): Promise<void> {
 }
 
 async function create(ctx: RequestContext, res: ServerResponse): Promise<void> {
-  const body = await readJson(ctx.req);
+  const body = await readJson(ctx.req, CONTAINER_CREATE_BODY);
   if (body === undefined || body === null) throw invalidArgument('config cannot be empty in order to create a container');
   const opts: { name?: string; body: Json; platform?: string } = { body: asObject(body) };
   const name = ctx.query.nonEmpty('name');
@@ -166,12 +168,14 @@ async function logs(ctx: RequestContext, res: ServerResponse): Promise<void> {
   res.end();
 }
 
-async function attach(ctx: RequestContext, io: HijackIO): Promise<void> {
+type AttachOpts = Parameters<RequestContext['engine']['containers']['attach']>[1];
+
+/** The attach query (`stdin`, `stdout`, `stderr`, `logs`, `stream`, `detachKeys`) as engine options. */
+function attachOptions(ctx: RequestContext): { opts: AttachOpts; detachKeys: Buffer } {
   const q = ctx.query;
   const keysSpec = q.nonEmpty('detachKeys');
   const detachKeys = parseDetachKeys(keysSpec ?? DEFAULT_DETACH_KEYS);
-  if (io.upgraded) await io.readBody(); // e.g. dockerode's chunked "0\r\n\r\n": not stdin
-  const opts: Parameters<typeof ctx.engine.containers.attach>[1] = {
+  const opts: AttachOpts = {
     stdin: q.bool('stdin'),
     stdout: q.bool('stdout'),
     stderr: q.bool('stderr'),
@@ -180,8 +184,27 @@ async function attach(ctx: RequestContext, io: HijackIO): Promise<void> {
     signal: ctx.signal,
   };
   if (keysSpec !== undefined) opts.detachKeys = keysSpec;
+  return { opts, detachKeys };
+}
+
+async function attach(ctx: RequestContext, io: HijackIO): Promise<void> {
+  const { opts, detachKeys } = attachOptions(ctx);
+  if (io.upgraded) await io.readBody(); // e.g. dockerode's chunked "0\r\n\r\n": not stdin
   const session = await ctx.engine.containers.attach(refOf(ctx), opts);
   await runSession(io, session, { apiVersion: ctx.apiVersion, detachKeys, log: ctx.log, tag: ctx.tag });
+}
+
+/**
+ * GET /containers/{id}/attach/ws: attach over a WebSocket (docker-py `attach_socket(ws=True)`).
+ * The stream is never multiplexed: stdout and stderr arrive as they come, one frame per chunk.
+ */
+async function attachWebSocket(ctx: RequestContext, io: HijackIO): Promise<void> {
+  if (!(io instanceof UpgradeIO)) throw invalidArgument('websocket: the client is not using the websocket protocol: \'upgrade\' token not found in \'Connection\' header');
+  const accept = websocketAccept(ctx.req);
+  const { opts, detachKeys } = attachOptions(ctx);
+  const session = await ctx.engine.containers.attach(refOf(ctx), opts);
+  const ws = new WebSocketIO(io, accept, versionAtLeast(ctx.apiVersion, '1.28'), (m) => ctx.log(`${ctx.tag} ${m}`));
+  await runSession(ws, session, { apiVersion: ctx.apiVersion, raw: true, detachKeys, log: ctx.log, tag: ctx.tag });
 }
 
 async function stats(ctx: RequestContext, res: ServerResponse): Promise<void> {
@@ -257,8 +280,8 @@ async function exportContainer(ctx: RequestContext, res: ServerResponse): Promis
 }
 
 async function execCreate(ctx: RequestContext, res: ServerResponse): Promise<void> {
-  const body = await readJsonObject(ctx.req);
-  const cmd = body.Cmd;
+  const body = await readJsonObject(ctx.req, EXEC_CREATE_BODY);
+  const cmd = typeof body.Cmd === 'string' ? [body.Cmd] : body.Cmd;
   if (!Array.isArray(cmd) || cmd.length === 0) throw invalidArgument('No exec command specified');
   const opts = { ...body, Cmd: cmd.map((x) => String(x)) } as Parameters<typeof ctx.engine.containers.execCreate>[1];
   const r = await ctx.engine.containers.execCreate(refOf(ctx), opts);
@@ -305,9 +328,7 @@ export const containerRoutes: Route[] = [
   route('POST', c('/wait'), wait),
   route('GET', c('/logs'), logs),
   hijackRoute('POST', c('/attach'), attach),
-  route('GET', c('/attach/ws'), async () => {
-    throw notImplemented('websocket attach is not supported yet');
-  }),
+  hijackRoute('GET', c('/attach/ws'), attachWebSocket),
   route('POST', c('/resize'), async (ctx, res) => {
     await ctx.engine.containers.resize(refOf(ctx), size(ctx, 'h'), size(ctx, 'w'));
     sendEmpty(res, 200);
@@ -327,7 +348,7 @@ export const containerRoutes: Route[] = [
     sendEmpty(res, 204);
   }),
   route('POST', c('/update'), async (ctx, res) => {
-    const r = await ctx.engine.containers.update(refOf(ctx), await readJsonObject(ctx.req));
+    const r = await ctx.engine.containers.update(refOf(ctx), await readJsonObject(ctx.req, CONTAINER_UPDATE_BODY));
     sendJson(res, 200, { Warnings: r.Warnings ?? [] });
   }),
   route('GET', c('/top'), async (ctx, res) => {
@@ -347,7 +368,9 @@ export const containerRoutes: Route[] = [
 /** The exec routes (start is hijackable). */
 export const execRoutes: Route[] = [
   hijackRoute('POST', /^\/exec\/([^/]+)\/start$/, async (ctx, io) => {
-    const body = asObject(parseJsonBody(await io.readBody()));
+    const parsed = parseJsonBody(await io.readBody());
+    checkBodyTypes(parsed, EXEC_START_BODY);
+    const body = asObject(parsed);
     const id = ctx.params[0]!;
     const opts: Parameters<typeof ctx.engine.containers.execStart>[1] = { Detach: body.Detach === true, signal: ctx.signal };
     if (typeof body.Tty === 'boolean') opts.Tty = body.Tty;

@@ -7,7 +7,7 @@ import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 
 import { invalidArgument, notImplemented } from '../../base/errors.js';
-import type { CommitOptions, ImageService, ImportOptions, Json } from '../../engine/services.js';
+import type { CommitOptions, Filters, ImageService, ImportOptions, Json } from '../../engine/services.js';
 import { streamErrorLine } from '../errors.js';
 import { asObject, jsonLine, readJson, sendEmpty, sendJson, startStream } from '../http-util.js';
 import { streamJson } from '../json-stream.js';
@@ -53,8 +53,35 @@ export type LoadFn = (tar: Readable, opts: { signal: AbortSignal }) => Promise<{
 /** The login capability (POST /auth): checks credentials against the registry. */
 export type LoginFn = (auth: Json, opts: { signal: AbortSignal }) => Promise<{ Status: string; IdentityToken: string }>;
 
+/** The search capability (GET /images/search). */
+export type SearchFn = (term: string, opts: { limit?: number; filters?: Filters; auth?: Json; signal: AbortSignal }) => Promise<Json[]>;
+/** The distribution-inspect capability (GET /distribution/{name}/json). */
+export type DistributionFn = (ref: string, opts: { auth?: Json; signal: AbortSignal }) => Promise<Json>;
+
 /** engine.images with the optional registry/archive capabilities. */
-type RegistryImages = ImageService & { pull?: PullFn; push?: PushFn; save?: SaveFn; load?: LoadFn; login?: LoginFn };
+type RegistryImages = ImageService & { pull?: PullFn; push?: PushFn; save?: SaveFn; load?: LoadFn; login?: LoginFn; search?: SearchFn; distributionInspect?: DistributionFn };
+
+async function searchImages(ctx: RequestContext, res: ServerResponse): Promise<void> {
+  const images = ctx.engine.images as RegistryImages;
+  if (typeof images.search !== 'function') throw notImplemented('image search is not supported');
+  const term = ctx.query.nonEmpty('term');
+  if (term === undefined) throw invalidArgument('term is required');
+  const opts: Parameters<SearchFn>[1] = { filters: ctx.query.filters(), signal: ctx.signal };
+  const limit = ctx.query.int('limit');
+  if (limit !== undefined && limit !== 0) opts.limit = limit;
+  const auth = decodeAuthHeader(ctx.req.headers['x-registry-auth']);
+  if (auth !== undefined) opts.auth = auth;
+  sendJson(res, 200, await images.search.call(images, term, opts));
+}
+
+async function distributionInspect(ctx: RequestContext, res: ServerResponse): Promise<void> {
+  const images = ctx.engine.images as RegistryImages;
+  if (typeof images.distributionInspect !== 'function') throw notImplemented('distribution inspect is not supported');
+  const opts: Parameters<DistributionFn>[1] = { signal: ctx.signal };
+  const auth = decodeAuthHeader(ctx.req.headers['x-registry-auth']);
+  if (auth !== undefined) opts.auth = auth;
+  sendJson(res, 200, await images.distributionInspect.call(images, ctx.params[0]!, opts));
+}
 
 /** POST /auth: check credentials when the engine can, else accept them (old behaviour). */
 export async function authHandler(ctx: RequestContext, res: ServerResponse): Promise<void> {
@@ -197,9 +224,7 @@ export const imageRoutes: Route[] = [
   }),
   route('POST', /^\/images\/load$/, loadImages),
   route('GET', /^\/images\/get$/, async (ctx, res) => saveImages(ctx, res, ctx.query.all('names').filter((n) => n !== ''))),
-  route('GET', /^\/images\/search$/, async () => {
-    throw notImplemented('image search is not supported yet');
-  }),
+  route('GET', /^\/images\/search$/, searchImages),
   route('GET', img('/json'), async (ctx, res) => {
     sendJson(res, 200, await ctx.engine.images.inspect(ctx.params[0]!));
   }),
@@ -224,7 +249,5 @@ export const imageRoutes: Route[] = [
   route('POST', /^\/build\/prune$/, async (_ctx, res) => {
     sendJson(res, 200, { CachesDeleted: [], SpaceReclaimed: 0 });
   }),
-  route('GET', /^\/distribution\/(.+)\/json$/, async () => {
-    throw notImplemented('distribution inspect is not supported yet');
-  }),
+  route('GET', /^\/distribution\/(.+)\/json$/, distributionInspect),
 ];

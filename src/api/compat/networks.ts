@@ -6,6 +6,7 @@ import { createHash } from 'node:crypto';
 
 import { notFound, notImplemented } from '../../base/errors.js';
 import type { Filters, Json } from '../../engine/services.js';
+import { NETWORK_CREATE_BODY } from '../../wire/body-types.js';
 import { readJsonObject, sendEmpty, sendJson } from '../http-util.js';
 import { route, type Route } from '../router.js';
 
@@ -80,7 +81,7 @@ export const networkRoutes: Route[] = [
   }),
   route('POST', /^\/networks\/create$/, async (ctx, res) => {
     if (!ctx.engine.networks) throw notImplemented(NOT_BUILT);
-    sendJson(res, 201, await ctx.engine.networks.create(await readJsonObject(ctx.req)));
+    sendJson(res, 201, await ctx.engine.networks.create(await readJsonObject(ctx.req, NETWORK_CREATE_BODY)));
   }),
   route('POST', /^\/networks\/prune$/, async (ctx, res) => {
     if (!ctx.engine.networks) throw notImplemented(NOT_BUILT);

@@ -2,6 +2,7 @@
  * Volume endpoints (compat §5 "Networks and volumes").
  */
 import { unavailable } from '../../base/errors.js';
+import { VOLUME_CREATE_BODY } from '../../wire/body-types.js';
 import { readJsonObject, sendEmpty, sendJson } from '../http-util.js';
 import { route, type Route } from '../router.js';
 
@@ -12,7 +13,7 @@ export const volumeRoutes: Route[] = [
     sendJson(res, 200, { Volumes: r.Volumes ?? [], Warnings: r.Warnings ?? null });
   }),
   route('POST', /^\/volumes\/create$/, async (ctx, res) => {
-    sendJson(res, 201, await ctx.engine.volumes.create(await readJsonObject(ctx.req)));
+    sendJson(res, 201, await ctx.engine.volumes.create(await readJsonObject(ctx.req, VOLUME_CREATE_BODY)));
   }),
   route('POST', /^\/volumes\/prune$/, async (ctx, res) => {
     sendJson(res, 200, await ctx.engine.volumes.prune(ctx.query.filters()));
