@@ -21,8 +21,11 @@ default_sock=/run/berth/berth.sock
 bin_dir=/usr/local/bin
 
 # python3-docker (docker-py) and docker-compose (1.29): driven by the compat suite (test/compat, issue 4).
+# debootstrap: scripts/make-debian-image.sh (the debian:bookworm base of the realistic build test);
+# xz-utils and bzip2: compressed build contexts (Node has no xz/bzip2 decoder).
 packages=(crun runc conmon runsc busybox-static socat iptables uidmap procps psmisc tini attr
-  util-linux iproute2 docker-registry python3-docker netavark aardvark-dns docker-compose)
+  util-linux iproute2 docker-registry python3-docker netavark aardvark-dns docker-compose
+  debootstrap xz-utils bzip2)
 
 step() { printf '\n==> %s\n' "$*" >&2; }
 note() { printf '    %s\n' "$*" >&2; }
