@@ -22,10 +22,12 @@ bin_dir=/usr/local/bin
 
 # python3-docker (docker-py) and docker-compose (1.29): driven by the compat suite (test/compat, issue 4).
 # zstd: zstd-compressed layers are decompressed by the zstd binary; skopeo and docker.io (dockerd):
-# registry interop tests (test/integration/registry.test.ts, issue 3).
+# registry interop tests (test/integration/registry-interop.test.ts, issue 3).
+# debootstrap: scripts/make-debian-image.sh (the debian:bookworm base of the realistic build test);
+# xz-utils and bzip2: compressed build contexts (Node has no xz/bzip2 decoder).
 packages=(crun runc conmon runsc busybox-static socat iptables uidmap procps psmisc tini attr
   util-linux iproute2 docker-registry python3-docker netavark aardvark-dns docker-compose
-  zstd skopeo docker.io)
+  zstd skopeo docker.io debootstrap xz-utils bzip2)
 
 step() { printf '\n==> %s\n' "$*" >&2; }
 note() { printf '    %s\n' "$*" >&2; }
@@ -51,7 +53,17 @@ else
   note "installing: ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update
-  apt-get install -y --no-install-recommends "${missing[@]}"
+  # Packages such as docker.io and docker-registry ship services; installing them must not start
+  # them (a running dockerd rewrites the host's FORWARD policy). policy-rc.d answers "not allowed"
+  # for the duration of the install, unless the host already has its own.
+  own_policy=
+  if [[ ! -e /usr/sbin/policy-rc.d ]]; then
+    printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d && chmod 755 /usr/sbin/policy-rc.d && own_policy=1
+  fi
+  apt_rc=0
+  apt-get install -y --no-install-recommends "${missing[@]}" || apt_rc=$?
+  [[ -n $own_policy ]] && rm -f /usr/sbin/policy-rc.d
+  [[ $apt_rc -eq 0 ]] || die "apt-get install failed ($apt_rc)"
 fi
 for b in crun runc conmon runsc socat tini-static nsenter; do
   command -v "$b" >/dev/null || die "$b is missing after package installation"

@@ -4,7 +4,7 @@
  * rule: parent image id + instruction + content hash of COPY/ADD sources + the build args used.
  */
 import { createHash } from 'node:crypto';
-import { mkdir, readdir, readFile, rm, stat } from 'node:fs/promises';
+import { lstat, mkdir, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 
 import { writeFileAtomic } from '../host/atomic-fs.js';
@@ -53,6 +53,24 @@ export class BuildCache {
     await rm(join(this.dir, key), { force: true });
   }
 
+  /** Remove every directory under `dir` (RUN cache mounts); returns their names and byte size. */
+  async pruneDirs(dir: string): Promise<{ keys: string[]; bytes: number }> {
+    let names: string[] = [];
+    try {
+      names = await readdir(dir);
+    } catch {
+      return { keys: [], bytes: 0 };
+    }
+    let bytes = 0;
+    const keys: string[] = [];
+    for (const n of names) {
+      bytes += await treeSize(join(dir, n));
+      await rm(join(dir, n), { recursive: true, force: true });
+      keys.push(`cache-mount:${n}`);
+    }
+    return { keys, bytes };
+  }
+
   /** Drop every entry; returns the removed keys and their byte size. */
   async prune(): Promise<{ keys: string[]; bytes: number }> {
     let names: string[] = [];
@@ -71,4 +89,14 @@ export class BuildCache {
     }
     return { keys, bytes };
   }
+}
+
+/** Bytes of the regular files below a path (not following symlinks). */
+async function treeSize(p: string): Promise<number> {
+  const st = await lstat(p).catch(() => undefined);
+  if (!st) return 0;
+  if (!st.isDirectory()) return st.isFile() ? st.size : 0;
+  let n = 0;
+  for (const c of await readdir(p).catch(() => [] as string[])) n += await treeSize(join(p, c));
+  return n;
 }

@@ -182,6 +182,16 @@ export function flagValue(inst: Instruction, name: string): string | undefined {
   return undefined;
 }
 
+/** Every value of a repeatable flag (`--mount=a --mount=b`), quotes removed, in order. */
+export function flagValues(inst: Instruction, name: string): string[] {
+  const out: string[] = [];
+  for (const f of inst.flags) {
+    if (f === `--${name}`) out.push('');
+    else if (f.startsWith(`--${name}=`)) out.push(f.slice(name.length + 3).replace(/^"(.*)"$/, '$1'));
+  }
+  return out;
+}
+
 /** One build stage: a FROM and the instructions up to the next FROM. */
 export interface Stage {
   index: number;

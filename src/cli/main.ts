@@ -24,6 +24,7 @@ const run = (n: string): Loader => async () => ((await import('./commands/run.js
 const vol = (n: string): Loader => async () => ((await import('./commands/volumes.js')) as unknown as Record<string, CommandFn>)[n]!;
 const net = (n: string): Loader => async () => ((await import('./commands/networks.js')) as unknown as Record<string, CommandFn>)[n]!;
 const bld: Loader = async () => (await import('./commands/build.js')).build;
+const bldPrune: Loader = async () => (await import('./commands/build.js')).builderPrune;
 const cp = (n: string): Loader => async () => ((await import('./commands/cp.js')) as unknown as Record<string, CommandFn>)[n]!;
 
 /** Top-level commands. */
@@ -57,6 +58,7 @@ const GROUPS: Record<string, Record<string, Loader>> = {
   volume: { create: vol('create'), ls: vol('ls'), list: vol('ls'), inspect: vol('inspect'), rm: vol('rm'), remove: vol('rm'), prune: vol('prune') },
   network: { create: net('create'), ls: net('ls'), list: net('ls'), inspect: net('inspect'), rm: net('rm'), remove: net('rm'), prune: net('prune'), connect: net('connect'), disconnect: net('disconnect') },
   system: { df: sys('df'), info: sys('info'), prune: sys('prune'), events: sys('events') },
+  builder: { prune: bldPrune, build: bld },
 };
 
 /** Commands whose daemon errors print "berth: Error response from daemon: …" and exit 125 (docker run). */
@@ -77,6 +79,7 @@ Common Commands:
   info        Display system-wide information
 
 Management Commands:
+  builder     Manage builds
   container   Manage containers
   image       Manage images
   system      Manage berth

@@ -197,9 +197,17 @@ export interface BuildOptions {
   labels: Record<string, string>;
   target?: string;
   noCache: boolean;
-  /** Network mode of RUN containers ("host", "none", "default"); default host until networks land. */
+  /** Network mode of RUN containers ("default" = the default bridge, "host", "none", a network name). */
   networkMode?: string;
   extraHosts?: string[];
+  /** Always pull FROM images (`--pull`), even when present locally. */
+  pull?: boolean;
+  /** Target platform (`--platform`); only the host's is accepted. */
+  platform?: string;
+  /** /dev/shm size of RUN containers in bytes (`--shm-size`). */
+  shmSize?: number;
+  /** Secrets for `RUN --mount=type=secret` by id (berth's extension; the classic API has none). */
+  secrets?: ReadonlyMap<string, Buffer>;
   signal?: AbortSignal;
 }
 

@@ -94,6 +94,13 @@ export interface CommitFromUpperOptions {
   changes?: string[];
   repo?: string;
   tag?: string;
+  /** History `created_by` (the builder's "/bin/sh -c #(nop)  CMD [...]"). */
+  createdBy?: string;
+  /**
+   * Metadata-only step (builder): add no layer and mark the history entry `empty_layer`. Ignored
+   * without a parent (an image keeps at least one layer).
+   */
+  emptyLayer?: boolean;
   signal?: AbortSignal;
 }
 
@@ -870,11 +877,18 @@ export class LocalImageService implements ImageService {
     const parentDiffs = base?.rootfs.diff_ids ?? [];
     const parentChain = chainIds(parentDiffs).at(-1);
     const sig = opts.signal ? { signal: opts.signal } : {};
-    const blob = await this.content.ingest(packLayerFromUpper(opts.upperDir), sig);
-    const layer = await this.layers.register(this.content.openBlob(blob.digest), parentChain, sig);
+    const empty = Boolean(opts.emptyLayer && parent && parentDiffs.length > 0);
+    const blob = empty ? undefined : await this.content.ingest(packLayerFromUpper(opts.upperDir), sig);
+    const layer = blob ? await this.layers.register(this.content.openBlob(blob.digest), parentChain, sig) : undefined;
     const created = new Date().toISOString();
     const history = [...(base?.history ?? [])];
-    history.push({ created, ...(opts.author ? { author: opts.author } : {}), ...(opts.comment ? { comment: opts.comment } : {}) });
+    history.push({
+      created,
+      ...(opts.author ? { author: opts.author } : {}),
+      ...(opts.createdBy ? { created_by: opts.createdBy } : {}),
+      ...(opts.comment ? { comment: opts.comment } : {}),
+      ...(empty ? { empty_layer: true } : {}),
+    });
     const platformBase = base ?? { architecture: hostArchitecture(), os: 'linux' };
     const config: ImageConfig = {
       architecture: platformBase.architecture,
@@ -882,14 +896,14 @@ export class LocalImageService implements ImageService {
       ...(base?.variant ? { variant: base.variant } : {}),
       created,
       config: runConfig,
-      rootfs: { type: 'layers', diff_ids: [...parentDiffs, layer.diffId] },
+      rootfs: { type: 'layers', diff_ids: layer ? [...parentDiffs, layer.diffId] : [...parentDiffs] },
       history,
       container: opts.containerId,
       ...(opts.author ? { author: opts.author } : {}),
       ...(opts.comment ? { comment: opts.comment } : {}),
       docker_version: '',
     };
-    const layers: Descriptor[] = [...(parent?.manifest.layers ?? []), { mediaType: MediaType.ociLayer, digest: blob.digest, size: blob.size }];
+    const layers: Descriptor[] = [...(parent?.manifest.layers ?? []), ...(blob ? [{ mediaType: MediaType.ociLayer, digest: blob.digest, size: blob.size }] : [])];
     const id = await this.storeImage(config, layers, parent?.rec.id, target);
     if (target) this.emit('tag', id, { name: familiarString(target) });
     return id;

@@ -13,10 +13,13 @@ import { IgnoreMatcher, readDockerignore } from '../../build/dockerignore.js';
 import { readNdjson } from '../../client/index.js';
 import { flagBool, flagList, flagStr, parseArgs, UsageError } from '../args.js';
 import { StatusError, type Cli } from '../context.js';
-import { requireArgs } from './common.js';
+import { confirm, requireArgs } from './common.js';
+import { humanSize, parseBytes } from '../format.js';
 
 interface BuildMessage {
   stream?: string;
+  status?: string;
+  id?: string;
   aux?: { ID?: string };
   error?: string;
   errorDetail?: { message?: string; code?: number };
@@ -61,6 +64,42 @@ async function readAll(r: Readable): Promise<Buffer> {
   return Buffer.concat(chunks);
 }
 
+/**
+ * `--secret id=ID[,src=FILE|,env=VAR]` (BuildKit's syntax; `type=file|env` too). Without src/env
+ * the secret is read from the environment variable named like the id.
+ */
+async function readSecrets(cli: Cli, specs: string[]): Promise<Map<string, Buffer>> {
+  const out = new Map<string, Buffer>();
+  for (const spec of specs) {
+    const kv = new Map<string, string>();
+    for (const f of spec.split(',')) {
+      const i = f.indexOf('=');
+      kv.set((i < 0 ? f : f.slice(0, i)).trim().toLowerCase(), i < 0 ? '' : f.slice(i + 1));
+    }
+    const id = kv.get('id');
+    if (!id) throw new UsageError(`invalid argument "${spec}" for "--secret" flag: secret id is required (id=NAME,src=FILE)`);
+    const src = kv.get('src') ?? kv.get('source');
+    const env = kv.get('env');
+    const type = kv.get('type') ?? (env !== undefined ? 'env' : 'file');
+    if (type === 'env' || (src === undefined && env === undefined && type !== 'file')) {
+      const v = cli.getenv(env ?? src ?? id);
+      if (v === undefined) throw new StatusError(1, `secret ${id}: environment variable ${env ?? src ?? id} is not set`);
+      out.set(id, Buffer.from(v));
+    } else if (src !== undefined) {
+      try {
+        out.set(id, await readFile(resolve(src)));
+      } catch (e) {
+        throw new StatusError(1, `failed to read secret ${id} from ${src}: ${(e as Error).message}`);
+      }
+    } else {
+      const v = cli.getenv(id);
+      if (v === undefined) throw new StatusError(1, `secret ${id}: give src=FILE or env=VAR`);
+      out.set(id, Buffer.from(v));
+    }
+  }
+  return out;
+}
+
 /** `berth build`. */
 export async function build(cli: Cli, argv: string[]): Promise<number> {
   const p = parseArgs(argv, [
@@ -80,6 +119,7 @@ export async function build(cli: Cli, argv: string[]): Promise<number> {
     { name: 'shm-size', type: 'string' },
     { name: 'rm', type: 'bool' },
     { name: 'force-rm', type: 'bool' },
+    { name: 'secret', type: 'list' },
   ], { command: 'build' });
   requireArgs('build', p.args, 1, 1);
   const ctxArg = p.args[0]!;
@@ -128,6 +168,16 @@ export async function build(cli: Cli, argv: string[]): Promise<number> {
     }
     body = packContext(dir, ignore, extra);
   }
+  const secrets = await readSecrets(cli, flagList(p, 'secret'));
+  const shm = flagStr(p, 'shm-size');
+  let shmSize: number | undefined;
+  if (shm !== undefined) {
+    try {
+      shmSize = parseBytes(shm);
+    } catch {
+      throw new UsageError(`invalid argument "${shm}" for "--shm-size" flag: invalid size: '${shm}'`);
+    }
+  }
   const c = await cli.client();
   const query: Record<string, string | string[] | number | undefined> = {
     t: flagList(p, 'tag'),
@@ -141,18 +191,44 @@ export async function build(cli: Cli, argv: string[]): Promise<number> {
     networkmode: flagStr(p, 'network'),
     platform: flagStr(p, 'platform'),
     extrahosts: flagList(p, 'add-host').join(',') || undefined,
+    shmsize: shmSize,
     rm: 1,
   };
-  const res = await c.request('POST', '/build', { query, body, contentType: 'application/x-tar' });
+  const headers: Record<string, string> = {};
+  if (secrets.size) {
+    headers['X-Berth-Build-Secrets'] = Buffer.from(JSON.stringify(Object.fromEntries([...secrets].map(([k, v]) => [k, v.toString('base64')])))).toString('base64');
+  }
+  const res = await c.request('POST', '/build', { query, body, contentType: 'application/x-tar', headers });
   let id: string | undefined;
   for await (const m of readNdjson<BuildMessage>(res)) {
     if (m.errorDetail || m.error) throw new StatusError(1, m.errorDetail?.message ?? m.error ?? 'unknown error');
     if (m.aux?.ID) id = m.aux.ID;
     else if (m.stream !== undefined && !quiet) cli.out.write(m.stream);
+    else if (m.status !== undefined && !quiet) cli.out.write(`${m.id ? `${m.id}: ` : ''}${m.status}\n`);
   }
   if (quiet && id) cli.print(`${id}\n`);
   const iid = flagStr(p, 'iidfile');
   if (iid && id) await writeFile(iid, id);
   void fs;
+  return 0;
+}
+
+/** `berth builder prune [-a] [-f]`: drops the step cache and RUN cache-mount directories. */
+export async function builderPrune(cli: Cli, argv: string[]): Promise<number> {
+  const p = parseArgs(argv, [
+    { name: 'all', short: 'a', type: 'bool' },
+    { name: 'force', short: 'f', type: 'bool' },
+    { name: 'filter', type: 'list' },
+    { name: 'keep-storage', type: 'string' },
+  ], { command: 'builder prune' });
+  requireArgs('builder prune', p.args, 0, 0);
+  if (!flagBool(p, 'force')) {
+    cli.print('WARNING! This will remove all dangling build cache.\n');
+    if (!(await confirm(cli, 'Are you sure you want to continue?'))) return 0;
+  }
+  const c = await cli.client();
+  const r = await c.post<{ CachesDeleted?: string[] | null; SpaceReclaimed?: number }>('/build/prune', { all: flagBool(p, 'all') ? 1 : undefined });
+  if (r?.CachesDeleted?.length) cli.print(`Deleted build cache objects:\n${r.CachesDeleted.join('\n')}\n\n`);
+  cli.print(`Total:\t${humanSize(r?.SpaceReclaimed ?? 0)}\n`);
   return 0;
 }
