@@ -198,6 +198,7 @@ export async function createEngine(cfg: EngineConfig): Promise<RunningEngine> {
     build: new ClassicBuilder({ root, images, containers }),
     async close() {
       await containers.close();
+      await networks.close();
     },
   };
   return engine;
