@@ -68,7 +68,16 @@ test('publish specs', () => {
   assert.deepEqual(parsePublish('127.0.0.1:53:53/udp'), [{ port: '53/udp', binding: { HostIp: '127.0.0.1', HostPort: '53' } }]);
   assert.deepEqual(parsePublish('80'), [{ port: '80/tcp', binding: { HostIp: '', HostPort: '' } }]);
   assert.deepEqual(parsePublish('[::1]:80:80').map((x) => x.binding.HostIp), ['::1']);
-  assert.equal(parsePublish('8000-8001:80-81').length, 2);
+  assert.deepEqual(parsePublish('8000-8002:80-82'), [80, 81, 82].map((p, i) => ({ port: `${p}/tcp`, binding: { HostIp: '', HostPort: String(8000 + i) } })));
+  assert.deepEqual(parsePublish('127.0.0.1:9000-9001:9000-9001/udp').map((x) => [x.port, x.binding.HostIp, x.binding.HostPort]), [['9000/udp', '127.0.0.1', '9000'], ['9001/udp', '127.0.0.1', '9001']]);
+  assert.deepEqual(parsePublish('8000-8010:80'), [{ port: '80/tcp', binding: { HostIp: '', HostPort: '8000-8010' } }]);
+  assert.deepEqual(parsePublish('80-81').map((x) => x.binding.HostPort), ['', '']);
+  assert.throws(() => parsePublish('8000-8001:80-82'), /^UsageError: invalid ranges specified for container and host Ports: 80-82 and 8000-8001$|invalid ranges specified for container and host Ports: 80-82 and 8000-8001/);
+  assert.throws(() => parsePublish('8000:80-82'), /invalid ranges specified for container and host Ports: 80-82 and 8000/);
+  const b = build(['--expose', '7000-7002', '--expose', '53/udp', '-p', '8000-8001:80-81', 'busybox']);
+  assert.deepEqual(Object.keys(b['ExposedPorts'] as object).sort(), ['53/udp', '7000/tcp', '7001/tcp', '7002/tcp', '80/tcp', '81/tcp']);
+  assert.deepEqual((b['HostConfig'] as Record<string, unknown>)['PortBindings'], { '80/tcp': [{ HostIp: '', HostPort: '8000' }], '81/tcp': [{ HostIp: '', HostPort: '8001' }] });
+  assert.throws(() => build(['--expose', '7002-7000', 'busybox']), /invalid range format for --expose: 7002-7000/);
   assert.throws(() => parsePublish('a:b'));
 });
 

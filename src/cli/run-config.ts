@@ -167,8 +167,10 @@ export function parsePublish(spec: string): { port: string; binding: { HostIp: s
   const cps = range(containerPort);
   if (!cps.length) throw new UsageError(`no port specified: ${spec}<empty>`);
   const hps = range(hostPort);
-  if (hps.length > 1 && hps.length !== cps.length) {
-    // a host range for one container port: docker lets the daemon pick from the range
+  if (hps.length && hps.length !== cps.length) {
+    // a host range for one container port: the daemon picks a free port from the range (as
+    // go-connections' ParsePortSpec); two ranges of different sizes are refused
+    if (cps.length !== 1) throw new UsageError(`invalid ranges specified for container and host Ports: ${containerPort} and ${hostPort}`);
     return cps.map((p) => ({ port: `${p}/${proto}`, binding: { HostIp: ip, HostPort: hostPort } }));
   }
   return cps.map((p, i) => ({
@@ -296,8 +298,13 @@ export function buildCreateRequest(p: ParsedArgs, env: BuildEnv): CreateRequest 
   const exposed: Record<string, object> = {};
   const bindings: Record<string, { HostIp: string; HostPort: string }[]> = {};
   for (const e of flagList(p, 'expose')) {
-    const [port, proto = 'tcp'] = e.split('/');
-    exposed[`${port}/${proto}`] = {};
+    // a range exposes every port in it, as docker's --expose 7000-7002
+    const [port = '', proto = 'tcp'] = e.split('/');
+    const m = /^(\d+)(?:-(\d+))?$/.exec(port);
+    const lo = Number(m?.[1]);
+    const hi = m?.[2] ? Number(m[2]) : lo;
+    if (!m || hi < lo || hi > 65535) throw new UsageError(`invalid range format for --expose: ${e}`);
+    for (let n = lo; n <= hi; n++) exposed[`${n}/${proto}`] = {};
   }
   for (const spec of flagList(p, 'publish')) {
     for (const { port, binding } of parsePublish(spec)) {

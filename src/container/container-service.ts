@@ -371,6 +371,7 @@ export class LocalContainers implements ContainerService {
     if (!this.o.networks && !['default', 'bridge', 'none', 'host'].includes(nm) && !nm.startsWith('container:')) {
       throw notFound(`network ${nm} not found`);
     }
+    if (nm.startsWith('container:')) validateContainerNetMode(body, hc);
     const usernsMode = String(hc['UsernsMode'] ?? '');
     if (usernsMode !== '' && usernsMode !== 'host') throw invalidArgument(`invalid USER mode: ${usernsMode}`);
     const remapped = this.o.remap && usernsMode !== 'host' && !hc['Privileged'] && String(hc['NetworkMode']) !== 'host';
@@ -448,6 +449,26 @@ export class LocalContainers implements ContainerService {
       await this.scrubDir(id);
       throw err;
     }
+  }
+
+  /** The running container whose network stack `container:<name|id>` mode joins. */
+  private netContainer(rec: ContainerRecord): ContainerRecord {
+    const other = this.find(String(rec.HostConfig['NetworkMode']).slice('container:'.length));
+    if (other.Id === rec.Id) throw invalidArgument('cannot join own network');
+    if (!other.State.Running || !other.State.Pid) throw conflict(`cannot join network of a non running container: ${other.Id}`);
+    return other;
+  }
+
+  /**
+   * `container:<name|id>` mode shares the other container's stack, so it also sees its hostname,
+   * /etc/hosts and /etc/resolv.conf (Docker points HostsPath & co at the other container's files;
+   * berth copies them at start).
+   */
+  private async shareEtcFiles(rec: ContainerRecord): Promise<void> {
+    const other = this.netContainer(rec);
+    rec.Config['Hostname'] = other.Config['Hostname'];
+    rec.Config['Domainname'] = other.Config['Domainname'] ?? '';
+    for (const f of ['hostname', 'hosts', 'resolv.conf']) await cp(join(this.dir(other.Id), f), join(this.dir(rec.Id), f));
   }
 
   private async writeEtcFiles(rec: ContainerRecord, net?: AttachResult): Promise<void> {
@@ -533,9 +554,9 @@ export class LocalContainers implements ContainerService {
       };
     }
     if (nm.startsWith('container:')) {
-      const other = this.find(nm.slice('container:'.length));
-      if (!other.State.Running || !other.State.Pid) throw conflict(`cannot join network of a non running container: ${other.Id}`);
-      input['netnsPath'] = `/proc/${other.State.Pid}/ns/net`;
+      const other = this.netContainer(rec);
+      const keep = this.o.networks?.netnsOf(other.Id);
+      input['netnsPath'] = keep ?? `/proc/${other.State.Pid}/ns/net`;
     }
     if (net) input['netnsPath'] = net.netnsPath;
     if (rec.HostConfig['Init'] === true) {
@@ -606,10 +627,20 @@ export class LocalContainers implements ContainerService {
     const bundle = join(d, 'bundle');
     let rootfs = '';
     try {
-      rootfs = await this.mountRootfs(rec);
-      const mounts = await this.resolveMounts(rec, rootfs);
-      const net = await this.o.networks?.attach({ id: rec.Id, name: rec.Name, hostConfig: rec.HostConfig, config: rec.Config });
+      // the network (namespace, veth, rules) is set up while the rootfs is mounted
+      const [fsDone, netDone] = await Promise.allSettled([
+        (async () => {
+          rootfs = await this.mountRootfs(rec);
+          return this.resolveMounts(rec, rootfs);
+        })(),
+        this.o.networks?.attach({ id: rec.Id, name: rec.Name, hostConfig: rec.HostConfig, config: rec.Config }),
+      ]);
+      if (fsDone.status === 'rejected') throw fsDone.reason;
+      if (netDone.status === 'rejected') throw netDone.reason;
+      const mounts = fsDone.value;
+      const net = netDone.value;
       if (net) await this.writeEtcFiles(rec, net);
+      if (String(rec.HostConfig['NetworkMode']).startsWith('container:')) await this.shareEtcFiles(rec);
       const spec = await this.o.spec.buildRuntimeSpec(this.specInput(rec, mounts, net));
       await writeJsonAtomic(join(bundle, 'config.json'), spec);
       await rm(join(this.exitDir, rec.Id), { force: true });
@@ -717,9 +748,15 @@ export class LocalContainers implements ContainerService {
   private async finishRun(rec: ContainerRecord, code: number, error: string): Promise<void> {
     const rt = this.runtimeFor(rec);
     const oom = await oomKilled(rec.Id, this.o.host.cgroupVersion).catch(() => false);
-    await rt.delete(rec.Id, true).catch((e) => this.o.log(`runtime delete ${rec.Id.slice(0, 12)}: ${messageOf(e)}`));
-    await this.o.networks?.detach(rec.Id).catch((e) => this.o.log(`network detach ${rec.Id.slice(0, 12)}: ${messageOf(e)}`));
-    await unmount(join(this.dir(rec.Id), 'rootfs')).catch((e) => this.o.log(`unmount ${rec.Id.slice(0, 12)}: ${messageOf(e)}`));
+    // the processes are gone: the network teardown (the slow part, netavark's iptables calls) runs
+    // alongside the runtime delete and the rootfs unmount
+    await Promise.all([
+      (async () => {
+        await rt.delete(rec.Id, true).catch((e) => this.o.log(`runtime delete ${rec.Id.slice(0, 12)}: ${messageOf(e)}`));
+        await unmount(join(this.dir(rec.Id), 'rootfs')).catch((e) => this.o.log(`unmount ${rec.Id.slice(0, 12)}: ${messageOf(e)}`));
+      })(),
+      this.o.networks?.detach(rec.Id).catch((e) => this.o.log(`network detach ${rec.Id.slice(0, 12)}: ${messageOf(e)}`)),
+    ]);
     const live = this.live.get(rec.Id);
     if (live?.healthTimer) clearTimeout(live.healthTimer);
     // every byte the container wrote is in the json-file log before anyone hears of the exit
@@ -1848,3 +1885,16 @@ async function duBytes(dir: string): Promise<number> {
   return total;
 }
 
+/**
+ * Options that `container:<name|id>` network mode cannot take, with moby's wording
+ * (runconfig.validateNetContainerMode): the joined stack has its own name, DNS and ports.
+ */
+function validateContainerNetMode(body: Json, hc: Json): void {
+  const has = (v: unknown): boolean => (Array.isArray(v) ? v.length > 0 : v !== undefined && v !== null && v !== '' && !(typeof v === 'object' && Object.keys(v as object).length === 0));
+  if (has(body['Hostname'])) throw invalidArgument('conflicting options: hostname and the network mode');
+  if (has(hc['Dns'])) throw invalidArgument('conflicting options: dns and the network mode');
+  if (has(hc['ExtraHosts'])) throw invalidArgument('conflicting options: custom host-to-IP mapping and the network mode');
+  if (has(body['MacAddress'])) throw invalidArgument('conflicting options: mac-address and the network mode');
+  if (hc['PublishAllPorts'] === true || has(hc['PortBindings'])) throw invalidArgument('conflicting options: port publishing and the container type network mode');
+  if (has(body['ExposedPorts'])) throw invalidArgument('conflicting options: port exposing and the container type network mode');
+}

@@ -203,6 +203,7 @@ export async function createEngine(cfg: EngineConfig): Promise<RunningEngine> {
     build: new ClassicBuilder({ root, images, containers }),
     async close() {
       await containers.close();
+      await networks.close();
     },
   };
   return engine;

@@ -3,11 +3,12 @@
  * takes a NetworkOptions JSON on stdin (`setup <netns>` / `teardown <netns>`) and prints a
  * StatusBlock per network on setup. It does no IPAM: berth passes static IPs.
  */
-import { mkdir } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 
 import { EngineError } from '../base/errors.js';
+import { writeFileAtomic } from '../host/atomic-fs.js';
 import { run } from './exec.js';
 
 /** One network as netavark wants it (network_info values). */
@@ -104,6 +105,20 @@ export class Netavark {
     } catch {
       throw new EngineError('internal', `netavark setup: unreadable output: ${r.stdout.slice(0, 200)}`);
     }
+  }
+
+  /**
+   * Remove a container's lines from aardvark-dns's file for one network (`<config>/aardvark-dns/<name>`:
+   * the gateway line, then `<container id> <ipv4> <ipv6> <names>` per container). Used before a
+   * setup that re-adds the same container, which would otherwise list it twice.
+   */
+  async dropDnsEntries(network: string, containerId: string): Promise<void> {
+    const f = join(this.o.configDir, 'aardvark-dns', network);
+    const text = await readFile(f, 'utf8').catch(() => undefined);
+    if (text === undefined) return;
+    const lines = text.split('\n');
+    const kept = lines.filter((l, i) => i === 0 || !l.startsWith(`${containerId} `));
+    if (kept.length !== lines.length) await writeFileAtomic(f, kept.join('\n'));
   }
 
   /** Undo a setup with the same options. */

@@ -15,6 +15,7 @@ import type { Filters, Json } from '../engine/services.js';
 import { allocateIp, contains, formatCidr, formatIp, overlaps, parseCidr, parseIp, pickSubnet, routesToCidrs, type Cidr } from './ipam.js';
 import { Netavark, type NetavarkNetwork, type NetworkOptions, type PortMapping } from './netavark.js';
 import { NetnsManager } from './netns.js';
+import { mergeRanges } from './port-ranges.js';
 import { run } from './exec.js';
 
 /** A bridge network as persisted (Docker field names plus berth's own). */
@@ -117,6 +118,8 @@ export interface NetworkManagerOptions {
 }
 
 const BUILTIN_CREATED = new Date().toISOString();
+/** How long netavark's shared chains stay after the last container detached. */
+const GLOBAL_CLEANUP_DELAY_MS = 1000;
 
 function isoNano(s: string): string {
   return s.replace(/\.(\d{3})Z$/, '.$1000000Z');
@@ -136,6 +139,12 @@ export class NetworkManager {
   private readonly netns: NetnsManager;
   private readonly nv: Netavark;
   private chain: Promise<unknown> = Promise.resolve();
+  /** Whether this daemon's isolation chain exists (undefined: not looked up yet); only berth touches it. */
+  private isoExists: boolean | undefined;
+  /** Networks whose bridge is held by a keeper port (see keepBridges). */
+  private readonly kept = new Set<string>();
+  /** The deferred removal of netavark's shared chains (see scheduleGlobalCleanup). */
+  private globalCleanup: NodeJS.Timeout | undefined;
   /** Resolves container refs for connect/disconnect; set by the engine. */
   lookupContainer?: (ref: string) => Promise<ContainerRef>;
 
@@ -184,6 +193,7 @@ export class NetworkManager {
       if (await this.netns.isMounted(a.id)) this.attachments.set(a.id, a);
       else await rm(join(this.dir, 'attachments', f), { force: true });
     }
+    await this.findKeepers();
     await this.reapply();
     if (this.bridgeEnabled && !this.defaultNet()) {
       const taken = await this.takenSubnets();
@@ -226,9 +236,16 @@ export class NetworkManager {
 
   /**
    * Re-apply netavark setup for the attachments that survived a daemon restart, so their published
-   * ports, NAT and DNS work even when rules or aardvark-dns were lost meanwhile. netavark refuses to
-   * set up an interface that exists, so each attachment is torn down first; the addresses and MACs
-   * are kept. A failure is logged and leaves that container without network (as after a crash).
+   * ports, NAT and DNS work even when rules or aardvark-dns were lost meanwhile.
+   *
+   * netavark 1.4 has no "firewall only" verb and refuses to set up an interface that exists in the
+   * namespace, so the container's own namespace is left alone: the same options are set up in a
+   * scratch namespace, which (re)installs the bridge, the NAT and port-forward rules (netavark adds
+   * only missing rules) and the aardvark-dns entries and process, and the scratch namespace is then
+   * dropped without a teardown, which deletes its veth pair and nothing else. The container keeps its
+   * interfaces, addresses and open connections. Only when its interfaces are gone (the namespace was
+   * emptied meanwhile) is it torn down and set up again with the same addresses and MACs. A failure
+   * is logged and leaves that container without network (as after a crash).
    */
   private async reapply(): Promise<void> {
     if (this.attachments.size === 0) return;
@@ -237,16 +254,45 @@ export class NetworkManager {
       const eps = Object.values(a.endpoints).filter((ep) => this.nets.has(ep.networkId)).sort((x, y) => x.ifname.localeCompare(y.ifname, 'en', { numeric: true }));
       if (eps.length === 0) continue;
       const opts = this.netOptions(a, eps, a.ports);
-      await this.nv.teardown(a.netns, opts).catch(() => undefined);
       try {
-        const st = await this.nv.setup(a.netns, opts);
-        this.applyStatus(eps, st);
-        await this.persistAttachment(a);
+        if (await this.interfacesIntact(a.netns, eps)) {
+          await this.restoreRules(a, eps, opts);
+        } else {
+          await this.nv.teardown(a.netns, opts).catch(() => undefined);
+          const st = await this.nv.setup(a.netns, opts);
+          this.applyStatus(eps, st);
+          await this.persistAttachment(a);
+        }
       } catch (e) {
         this.o.log?.(`network restore ${a.id.slice(0, 12)}: ${messageOf(e)}`);
       }
     }
     await this.syncIsolation().catch((e) => this.o.log?.(`isolation rules: ${messageOf(e)}`));
+  }
+
+  /** True when every endpoint's interface is in the namespace with its address. */
+  private async interfacesIntact(netns: string, eps: Endpoint[]): Promise<boolean> {
+    const r = await run('nsenter', [`--net=${netns}`, 'ip', '-j', '-4', 'addr', 'show']);
+    if (r.code !== 0) return false;
+    let links: Array<{ ifname?: string; addr_info?: Array<{ local?: string }> }>;
+    try {
+      links = JSON.parse(r.stdout) as typeof links;
+    } catch {
+      return false;
+    }
+    return eps.every((ep) => links.some((l) => l.ifname === ep.ifname && (l.addr_info ?? []).some((x) => x.local === ep.ip)));
+  }
+
+  /** Firewall, port forwarding and DNS of a live attachment, through a scratch namespace (see reapply). */
+  private async restoreRules(a: Attachment, eps: Endpoint[], opts: NetworkOptions): Promise<void> {
+    for (const ep of eps) if (this.nets.get(ep.networkId)?.Dns) await this.nv.dropDnsEntries(ep.networkId, a.id);
+    const scratchId = `.restore-${a.id}`;
+    const scratch = await this.netns.create(scratchId);
+    try {
+      await this.nv.setup(scratch, opts);
+    } finally {
+      await this.netns.remove(scratchId);
+    }
   }
 
   /**
@@ -450,6 +496,7 @@ export class NetworkManager {
       if (n.Default) throw permissionDenied(`${n.Name} is a pre-defined network and cannot be removed`);
       const users = [...this.attachments.values()].filter((a) => a.endpoints[n.Id]);
       if (users.length) throw permissionDenied(`error while removing network: network ${n.Name} id ${n.Id} has active endpoints (${users.map((u) => u.name).join(', ')})`);
+      await this.releaseBridge(n).catch((e) => this.o.log?.(`releasing bridge ${n.Bridge}: ${messageOf(e)}`));
       await rm(this.netFile(n.Id), { force: true });
       this.nets.delete(n.Id);
       this.o.publish?.('network', 'destroy', n.Id, { name: n.Name, type: 'bridge' });
@@ -611,7 +658,7 @@ export class NetworkManager {
       }
       view[`${cport}/${proto}`] = out;
     }
-    return { maps, view };
+    return { maps: mergeRanges(maps), view };
   }
 
   private netOptions(a: Pick<Attachment, 'id' | 'name'>, eps: Endpoint[], ports: PortMapping[]): NetworkOptions {
@@ -693,6 +740,7 @@ export class NetworkManager {
         this.attachments.set(c.id, a);
         await this.persistAttachment(a);
         await this.syncIsolation();
+        await this.keepBridges(eps.map((ep) => ep.networkId));
       } catch (err) {
         this.attachments.delete(c.id);
         await this.nv.teardown(netns, opts).catch(() => undefined);
@@ -713,6 +761,11 @@ export class NetworkManager {
     });
   }
 
+  /** The namespace file of a container that berth attached, if it is running with one. */
+  netnsOf(id: string): string | undefined {
+    return this.attachments.get(id)?.netns;
+  }
+
   /** Tear down a container's network (stop/exit/remove); a container with none is fine. */
   async detach(id: string): Promise<void> {
     return this.serial(() => this.detachLocked(id));
@@ -731,7 +784,105 @@ export class NetworkManager {
     await this.netns.remove(id).catch(() => undefined);
     if (a) {
       await this.syncIsolation().catch((e) => this.o.log?.(`isolation rules: ${messageOf(e)}`));
+      this.scheduleGlobalCleanup();
+    }
+  }
+
+  /**
+   * Remove netavark's shared chains a moment after the last container detached, not at once: a
+   * `run --rm` loop would otherwise delete them after every container and have netavark make them
+   * again for the next one. {@link close} does it without waiting.
+   */
+  private scheduleGlobalCleanup(): void {
+    if (this.globalCleanup) clearTimeout(this.globalCleanup);
+    this.globalCleanup = setTimeout(() => {
+      this.globalCleanup = undefined;
+      this.serial(() => this.cleanGlobalChains()).catch((e) => this.o.log?.(`netavark chains: ${messageOf(e)}`));
+    }, GLOBAL_CLEANUP_DELAY_MS);
+    this.globalCleanup.unref();
+  }
+
+  /** Daemon shutdown: finish pending work and remove netavark's shared chains if nothing uses them. */
+  async close(): Promise<void> {
+    if (this.globalCleanup) clearTimeout(this.globalCleanup);
+    this.globalCleanup = undefined;
+    await this.serial(async () => {
+      for (const id of [...this.kept]) {
+        const n = this.nets.get(id);
+        if (n) await this.releaseBridge(n).catch((e) => this.o.log?.(`releasing bridge ${n.Bridge}: ${messageOf(e)}`));
+      }
       await this.cleanGlobalChains();
+    }).catch((e) => this.o.log?.(`netavark chains: ${messageOf(e)}`));
+  }
+
+  /** Name stem of a network's keeper veth pair (`<stem>a` on the bridge, `<stem>b` its idle peer). */
+  private keeperStem(n: NetworkRecord): string {
+    return `bk${createHash('sha256').update(n.Bridge).digest('hex').slice(0, 10)}`;
+  }
+
+  /** Mark the networks whose keeper survived a daemon crash. */
+  private async findKeepers(): Promise<void> {
+    const r = await run('ip', ['-j', 'link', 'show', 'type', 'veth']).catch(() => undefined);
+    let names = new Set<string>();
+    try {
+      names = new Set((JSON.parse(r?.stdout || '[]') as Array<{ ifname: string }>).map((l) => l.ifname));
+    } catch {
+      return;
+    }
+    for (const n of this.nets.values()) if (names.has(`${this.keeperStem(n)}a`)) this.kept.add(n.Id);
+  }
+
+  /**
+   * Hold a network's bridge while the daemon runs, as Docker keeps docker0: an idle veth (down, no
+   * address) is enslaved to it, so netavark's teardown of the last container sees a port left and
+   * keeps the bridge and the network's NAT rules instead of deleting them, and the next container's
+   * setup finds them in place. Deleting and re-making the bridge is most of netavark's cost on a
+   * `run --rm` (teardown ~190 ms vs ~30 ms here). The keeper's MAC is low and fixed, so the bridge's
+   * (the gateway's) MAC stays the same while containers come and go. Released by
+   * {@link releaseBridge} on `network rm` and at shutdown. Best effort: a failure only costs speed.
+   */
+  private async keepBridges(ids: string[]): Promise<void> {
+    for (const id of new Set(ids)) {
+      const n = this.nets.get(id);
+      if (!n || this.kept.has(id)) continue;
+      const stem = this.keeperStem(n);
+      const mac = `02:00:00:${stem.slice(2, 4)}:${stem.slice(4, 6)}:${stem.slice(6, 8)}`;
+      const r = await run('ip', ['-batch', '-'], `link add ${stem}a address ${mac} type veth peer name ${stem}b\nlink set ${stem}a master ${n.Bridge}\n`);
+      if (r.code === 0) this.kept.add(id);
+      else {
+        await run('ip', ['link', 'del', `${stem}a`]).catch(() => undefined);
+        this.o.log?.(`keeping bridge ${n.Bridge}: ${r.stderr.trim()}`);
+      }
+    }
+  }
+
+  /**
+   * Let a kept bridge go: delete the keeper, and when no container is on the network any more have
+   * netavark do the complete teardown it skipped (bridge, the network's NAT and forward rules) through
+   * a throwaway endpoint in a scratch namespace, set up and torn down again.
+   */
+  private async releaseBridge(n: NetworkRecord): Promise<void> {
+    if (!this.kept.has(n.Id)) return;
+    await run('ip', ['link', 'del', `${this.keeperStem(n)}a`]);
+    this.kept.delete(n.Id);
+    if (this.inUse(n.Id)) return; // netavark removes the bridge with the last of them
+    const scratchId = `.release-${n.Id}`;
+    const ns = await this.netns.create(scratchId);
+    try {
+      const subnet = parseCidr(n.IPAM.Config[0]!.Subnet);
+      const opts: NetworkOptions = {
+        container_id: createHash('sha256').update(`berth-release:${n.Id}`).digest('hex'),
+        container_name: 'berth-release',
+        port_mappings: [],
+        networks: { [n.Id]: { interface_name: 'eth0', static_ips: [formatIp(allocateIp(subnet, this.usedIps(n.Id)))], aliases: [] } },
+        // no DNS: the network's aardvark entries went with its last container, and a setup with DNS
+        // would start aardvark-dns only for the teardown to race its pid file
+        network_info: { [n.Id]: { ...this.netavarkNet(n), dns_enabled: false } },
+      };
+      await this.nv.setup(ns, opts);
+      await this.nv.teardown(ns, opts);
+    } finally {
+      await this.netns.remove(scratchId);
     }
   }
 
@@ -747,16 +898,19 @@ export class NetworkManager {
   private async syncIsolation(): Promise<void> {
     const ch = this.isoChain;
     const active = [...new Set([...this.attachments.values()].flatMap((a) => Object.keys(a.endpoints)))].map((id) => this.nets.get(id)?.Bridge).filter((b): b is string => Boolean(b));
-    const exists = (await run('iptables', ['-t', 'filter', '-S', ch]).catch(() => undefined))?.code === 0;
+    // the chain is this daemon's own, so whether it exists is looked up once, then tracked
+    this.isoExists ??= (await run('iptables', ['-t', 'filter', '-S', ch]).catch(() => undefined))?.code === 0;
     if (active.length < 2) {
-      if (exists) {
+      if (this.isoExists) {
         while ((await run('iptables', ['-t', 'filter', '-D', 'FORWARD', '-j', ch])).code === 0);
         await run('iptables', ['-t', 'filter', '-F', ch]);
         await run('iptables', ['-t', 'filter', '-X', ch]);
+        this.isoExists = false;
       }
       return;
     }
-    if (!exists) await run('iptables', ['-t', 'filter', '-N', ch]);
+    if (!this.isoExists) await run('iptables', ['-t', 'filter', '-N', ch]);
+    this.isoExists = true;
     await run('iptables', ['-t', 'filter', '-F', ch]);
     for (const a of active) for (const b of active) if (a !== b) await run('iptables', ['-t', 'filter', '-A', ch, '-i', a, '-o', b, '-j', 'DROP']);
     if ((await run('iptables', ['-t', 'filter', '-C', 'FORWARD', '-j', ch])).code !== 0) await run('iptables', ['-t', 'filter', '-I', 'FORWARD', '1', '-j', ch]);
@@ -831,7 +985,9 @@ export class NetworkManager {
     const a = this.attachments.get(id);
     const out: Json[] = [];
     if (a) {
-      for (const m of a.ports) out.push({ IP: m.host_ip || '0.0.0.0', PrivatePort: m.container_port, PublicPort: m.host_port, Type: m.protocol });
+      for (const m of a.ports) {
+        for (let i = 0; i < m.range; i++) out.push({ IP: m.host_ip || '0.0.0.0', PrivatePort: m.container_port + i, PublicPort: m.host_port + i, Type: m.protocol });
+      }
     }
     for (const k of Object.keys((config['ExposedPorts'] as Json | null) ?? {})) {
       const [p, proto] = k.split('/');
@@ -870,7 +1026,7 @@ export class NetworkManager {
         await writeJsonAtomic(join(this.dir, 'containers', `${c.id}.json`), cfg);
         return;
       }
-      if (a.endpoints[n.Id]) throw conflict(`endpoint with name ${a.name} already exists in network ${n.Name}`);
+      if (a.endpoints[n.Id]) throw permissionDenied(`endpoint with name ${a.name} already exists in network ${n.Name}`);
       const used = new Set(Object.values(a.endpoints).map((x) => x.ifname));
       let i = 0;
       while (used.has(`eth${i}`)) i++;
@@ -886,6 +1042,7 @@ export class NetworkManager {
       a.endpoints[n.Id] = ep;
       await this.persistAttachment(a);
       await this.syncIsolation();
+      await this.keepBridges([n.Id]);
       cfg.networks[n.Id] = req;
       this.configs.set(c.id, cfg);
       await writeJsonAtomic(join(this.dir, 'containers', `${c.id}.json`), cfg);

@@ -1,25 +1,22 @@
 /**
  * Networks end to end (issue 6): user networks with DNS by name/alias, isolation between networks,
  * published ports on loopback, bad input, and no leftovers. Each run uses its own bridge names and
- * 10.213.x.0/24 subnets; traffic stays on loopback and inside the test's namespaces.
+ * 10.<BERTH_TEST_NET_OCTET>.x.0/24 subnets; traffic stays on loopback and inside the test's namespaces.
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { readdirSync, existsSync } from 'node:fs';
-import { join } from 'node:path';
-import { startDaemon, cleanup, importBusybox, requireRoot, requireBuilt, requireBinary, firstSkip, runCommand, type TestDaemon } from './harness.js';
+import { existsSync } from 'node:fs';
+import { netSnapshot, type NetScope, type NetSnapshot } from './net-leaks.js';
+import { startDaemon, cleanup, importBusybox, requireRoot, requireBuilt, requireBinary, firstSkip, runCommand, testNetOctet, type TestDaemon } from './harness.js';
 
 const NETAVARK = '/usr/lib/podman/netavark';
 const skip = firstSkip(requireBuilt(), requireRoot(), requireBinary('conmon'), requireBinary('curl'), existsSync(NETAVARK) ? undefined : 'netavark not installed');
 const tag = String(process.pid % 1000);
-const third = 100 + (process.pid % 100);
+const octet = testNetOctet();
+const third = 100 + (process.pid % 50);
 let h: TestDaemon;
-let linksBefore: string[] = [];
-
-async function links(): Promise<string[]> {
-  const r = await runCommand('ip', ['-j', 'link']);
-  return (JSON.parse(r.stdout) as Array<{ ifname: string }>).map((l) => l.ifname).filter((n) => n.startsWith('bt') || n.startsWith('veth')).sort();
-}
+let scope: NetScope;
+let initial: NetSnapshot;
 
 async function api(method: string, path: string, body?: unknown): Promise<{ status: number; json: unknown }> {
   const args = ['-s', '-o', '-', '-w', '\n%{http_code}', '--unix-socket', h.socket, '-X', method, `http://x${path}`];
@@ -32,8 +29,15 @@ async function api(method: string, path: string, body?: unknown): Promise<{ stat
 
 before(async () => {
   if (skip) return;
-  linksBefore = await links();
-  h = await startDaemon({ args: ['--bridge', `bt${tag}d`, '--bip', `10.213.${third}.1/24`] });
+  scope = {
+    bridges: ['d', 'ta', 'tb'].map((x) => `bt${tag}${x}`),
+    subnets: [0, 1, 2].map((i) => `10.${octet}.${third + i}.`),
+    ports: [18000 + (process.pid % 1000)],
+    dataRoot: '',
+  };
+  h = await startDaemon({ args: ['--bridge', `bt${tag}d`, '--bip', `10.${octet}.${third}.1/24`] });
+  scope.dataRoot = h.dataRoot;
+  initial = await netSnapshot(scope);
   await importBusybox(h);
 });
 
@@ -41,21 +45,17 @@ after(async () => {
   if (!h) return;
   await h.cli(['rm', '-f', ...(await h.cliOk(['ps', '-aq'])).split(/\s+/).filter(Boolean)]).catch(() => undefined);
   for (const n of ['ta', 'tb']) await api('DELETE', `/networks/bt${tag}${n}`).catch(() => undefined);
-  const netnsDir = join(h.dataRoot, 'netns');
-  const left = existsSync(netnsDir) ? readdirSync(netnsDir) : [];
-  const iso = (await runCommand('iptables-save', [])).stdout.split('\n').filter((l) => /BERTH-ISO|10\.213\.(1[0-9]{2}|2[0-9]{2}|3[0-9]{2})\./.test(l) && l.includes(`10.213.`) ? true : l.includes('BERTH-ISO'));
-  const linksAfter = await links();
+  await h.stop(); // berthd keeps its bridges while it runs (as Docker keeps docker0) and lets them go at shutdown
+  const left = await netSnapshot(scope);
   await cleanup(h);
-  assert.deepEqual(left, [], 'netns files left');
-  assert.deepEqual(linksAfter, linksBefore, 'links left');
-  assert.deepEqual(iso.filter((l) => l.includes(`10.213.${third}.`) || l.includes(`10.213.${third + 1}.`) || l.includes(`10.213.${third + 2}.`) || l.includes('BERTH-ISO')), [], 'iptables rules left');
+  assert.deepEqual(left, initial, 'network state left behind');
 });
 
 test('default bridge: address from --bip, and a published port serves the host on 127.0.0.1', { skip }, async () => {
   const port = 18000 + (process.pid % 1000);
   const id = (await h.cliOk(['run', '-d', '-p', `127.0.0.1:${port}:80`, 'busybox', 'httpd', '-f', '-p', '80', '-h', '/etc'])).trim();
   const v = JSON.parse(await h.cliOk(['inspect', id])) as Array<{ NetworkSettings: { IPAddress: string; Ports: Record<string, unknown> } }>;
-  assert.match(v[0]!.NetworkSettings.IPAddress, new RegExp(`^10\\.213\\.${third}\\.\\d+$`));
+  assert.match(v[0]!.NetworkSettings.IPAddress, new RegExp(`^10\\.${octet}\\.${third}\\.\\d+$`));
   assert.deepEqual(v[0]!.NetworkSettings.Ports['80/tcp'], [{ HostIp: '127.0.0.1', HostPort: String(port) }]);
   let body = '';
   for (let i = 0; i < 20 && !body; i++) {
@@ -70,15 +70,15 @@ test('default bridge: address from --bip, and a published port serves the host o
 });
 
 test('user networks: names and aliases resolve; another network cannot reach them', { skip }, async () => {
-  const a = await api('POST', '/networks/create', { Name: `bt${tag}ta`, IPAM: { Config: [{ Subnet: `10.213.${third + 1}.0/24` }] } });
+  const a = await api('POST', '/networks/create', { Name: `bt${tag}ta`, Options: { 'com.docker.network.bridge.name': `bt${tag}ta` }, IPAM: { Config: [{ Subnet: `10.${octet}.${third + 1}.0/24` }] } });
   assert.equal(a.status, 201, JSON.stringify(a.json));
-  const b = await api('POST', '/networks/create', { Name: `bt${tag}tb`, IPAM: { Config: [{ Subnet: `10.213.${third + 2}.0/24` }] } });
+  const b = await api('POST', '/networks/create', { Name: `bt${tag}tb`, Options: { 'com.docker.network.bridge.name': `bt${tag}tb` }, IPAM: { Config: [{ Subnet: `10.${octet}.${third + 2}.0/24` }] } });
   assert.equal(b.status, 201);
   const dup = await api('POST', '/networks/create', { Name: `bt${tag}ta` });
   assert.equal(dup.status, 409);
-  const overlap = await api('POST', '/networks/create', { Name: `bt${tag}tc`, IPAM: { Config: [{ Subnet: `10.213.${third + 1}.128/25` }] } });
+  const overlap = await api('POST', '/networks/create', { Name: `bt${tag}tc`, IPAM: { Config: [{ Subnet: `10.${octet}.${third + 1}.128/25` }] } });
   assert.equal(overlap.status, 409);
-  const bad = await api('POST', '/networks/create', { Name: `bt${tag}td`, IPAM: { Config: [{ Subnet: '10.213.1.0/33' }] } });
+  const bad = await api('POST', '/networks/create', { Name: `bt${tag}td`, IPAM: { Config: [{ Subnet: `10.${octet}.1.0/33` }] } });
   assert.equal(bad.status, 400);
   const unknown = await h.cli(['run', '--rm', '--network', 'no-such-net', 'busybox', 'true']);
   assert.notEqual(unknown.code, 0);
@@ -88,7 +88,7 @@ test('user networks: names and aliases resolve; another network cannot reach the
   const r1 = await h.cli(['run', '--rm', '--network', `bt${tag}ta`, 'busybox', 'sh', '-c', `ping -c1 -W2 web${tag} && ping -c1 -W2 webalias && ping -c1 -W2 ${web.slice(0, 12)}`]);
   assert.equal(r1.code, 0, r1.stdout + r1.stderr);
   const ip = ((JSON.parse(await h.cliOk(['inspect', web])) as Array<{ NetworkSettings: { Networks: Record<string, { IPAddress: string }> } }>)[0]!.NetworkSettings.Networks[`bt${tag}ta`]!).IPAddress;
-  assert.match(ip, new RegExp(`^10\\.213\\.${third + 1}\\.`));
+  assert.match(ip, new RegExp(`^10\\.${octet}\\.${third + 1}\\.`));
   const r2 = await h.cli(['run', '--rm', '--network', `bt${tag}tb`, 'busybox', 'sh', '-c', `ping -c1 -W2 web${tag}; ping -c1 -W1 ${ip}`]);
   assert.notEqual(r2.code, 0, 'a container on another network reached the first one');
   const busy = await api('DELETE', `/networks/bt${tag}ta`);

@@ -1,30 +1,28 @@
 /**
  * Networks, the rest (issue 6): ports and DNS survive a berthd crash, UDP publishing, -P with
  * EXPOSE and `berth port`, an --internal network without egress, and egress from the default bridge
- * to Debian's mirror. Each run uses its own bridge names and 10.214.x.0/24 subnets; the egress probe
+ * to Debian's mirror. Each run uses its own bridge names and 10.<BERTH_TEST_NET_OCTET>.x.0/24 subnets; the egress probe
  * targets a namespace this test creates.
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync, existsSync, mkdtempSync, writeFileSync, rmSync } from 'node:fs';
+import { readFileSync, existsSync, mkdtempSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { spawn } from 'node:child_process';
 import { createSocket } from 'node:dgram';
 import { join } from 'node:path';
-import { startDaemon, cleanup, importBusybox, requireRoot, requireBuilt, requireBinary, firstSkip, runCommand, type TestDaemon } from './harness.js';
+import { netSnapshot, type NetScope, type NetSnapshot } from './net-leaks.js';
+import { startDaemon, cleanup, importBusybox, requireRoot, requireBuilt, requireBinary, firstSkip, runCommand, testNetOctet, type TestDaemon } from './harness.js';
 
 const NETAVARK = '/usr/lib/podman/netavark';
 const skip = firstSkip(requireBuilt(), requireRoot(), requireBinary('conmon'), requireBinary('curl'), existsSync(NETAVARK) ? undefined : 'netavark not installed');
 const tag = String(process.pid % 1000);
-const third = 10 + (process.pid % 200);
+const octet = testNetOctet();
+const third = 150 + (process.pid % 50);
 const probeNs = `bu${tag}probe`;
 let h: TestDaemon;
-let linksBefore: string[] = [];
-
-async function links(): Promise<string[]> {
-  const r = await runCommand('ip', ['-j', 'link']);
-  return (JSON.parse(r.stdout) as Array<{ ifname: string }>).map((l) => l.ifname).filter((n) => n.startsWith('bu') || n.startsWith('veth')).sort();
-}
+let scope: NetScope;
+let initial: NetSnapshot;
 
 async function until(what: string, fn: () => Promise<boolean>, tries = 30): Promise<void> {
   for (let i = 0; i < tries; i++) {
@@ -34,6 +32,17 @@ async function until(what: string, fn: () => Promise<boolean>, tries = 30): Prom
   assert.fail(`timed out waiting for ${what}`);
 }
 
+/** The container's eth0 as seen in its namespace: index, peer index, MAC and addresses, plus inspect's IP. */
+async function stackOf(id: string): Promise<string> {
+  const v = JSON.parse(await h.cliOk(['inspect', id])) as Array<{ NetworkSettings: { SandboxKey: string; IPAddress: string } }>;
+  const r = await runCommand('nsenter', [`--net=${v[0]!.NetworkSettings.SandboxKey}`, 'ip', '-j', 'addr', 'show', 'eth0']);
+  assert.equal(r.code, 0, r.stderr);
+  const l = (JSON.parse(r.stdout) as Array<{ ifindex: number; link_index: number; address: string; addr_info: Array<{ family: string; local: string }> }>)[0]!;
+  const v4 = l.addr_info.filter((a) => a.family === 'inet').map((a) => a.local);
+  assert.deepEqual(v4, [v[0]!.NetworkSettings.IPAddress]);
+  return JSON.stringify({ ifindex: l.ifindex, peer: l.link_index, mac: l.address, v4 });
+}
+
 async function httpOk(port: number, expect: string): Promise<boolean> {
   const r = await runCommand('curl', ['-s', '-m', '2', `http://127.0.0.1:${port}/hostname`]);
   return r.stdout.trim() === expect;
@@ -41,8 +50,15 @@ async function httpOk(port: number, expect: string): Promise<boolean> {
 
 before(async () => {
   if (skip) return;
-  linksBefore = await links();
-  h = await startDaemon({ args: ['--bridge', `bu${tag}d`, '--bip', `10.214.${third}.1/24`] });
+  scope = {
+    bridges: ['d', 'ua', 'ui', 'ph'].map((x) => `bu${tag}${x}`),
+    subnets: [0, 1, 2, 3].map((i) => `10.${octet}.${third + i}.`),
+    ports: [19000 + (process.pid % 1000), 20000 + (process.pid % 1000)],
+    dataRoot: '',
+  };
+  h = await startDaemon({ args: ['--bridge', `bu${tag}d`, '--bip', `10.${octet}.${third}.1/24`] });
+  scope.dataRoot = h.dataRoot;
+  initial = await netSnapshot(scope);
   await importBusybox(h);
 });
 
@@ -52,23 +68,20 @@ after(async () => {
   for (const n of ['ua', 'ui']) await h.cli(['network', 'rm', `bu${tag}${n}`]).catch(() => undefined);
   await runCommand('ip', ['netns', 'del', probeNs]).catch(() => undefined);
   await runCommand('ip', ['link', 'del', `bu${tag}ph`]).catch(() => undefined);
-  const netnsDir = join(h.dataRoot, 'netns');
-  const left = existsSync(netnsDir) ? readdirSync(netnsDir) : [];
-  const rules = (await runCommand('iptables-save', [])).stdout.split('\n').filter((l) => l.includes(`10.214.${third}.`) || l.includes(`10.214.${third + 1}.`) || l.includes(`10.214.${third + 2}.`) || l.includes('BERTH-ISO'));
-  const linksAfter = await links();
+  await h.stop(); // berthd keeps its bridges while it runs (as Docker keeps docker0) and lets them go at shutdown
+  const left = await netSnapshot(scope);
   await cleanup(h);
-  assert.deepEqual(left, [], 'netns files left');
-  assert.deepEqual(linksAfter, linksBefore, 'links left');
-  assert.deepEqual(rules, [], 'iptables rules left');
+  assert.deepEqual(left, initial, 'network state left behind');
 });
 
 test('after berthd is killed and restarted, published ports and DNS of running containers work', { skip }, async () => {
   const port = 19000 + (process.pid % 1000);
   const net = `bu${tag}ua`;
-  await h.cliOk(['network', 'create', '--subnet', `10.214.${third + 1}.0/24`, net]);
+  await h.cliOk(['network', 'create', '--subnet', `10.${octet}.${third + 1}.0/24`, '-o', `com.docker.network.bridge.name=${net}`, net]);
   const web = (await h.cliOk(['run', '-d', '--name', `uweb${tag}`, '--network', net, '-p', `127.0.0.1:${port}:80`, 'busybox', 'httpd', '-f', '-p', '80', '-h', '/etc'])).trim();
   const cli = (await h.cliOk(['run', '-d', '--name', `ucli${tag}`, '--network', net, 'busybox', 'sleep', '600'])).trim();
   await until('the published port', () => httpOk(port, web.slice(0, 12)));
+  const stackBefore = await stackOf(web);
   await h.kill9();
   // while berthd is down, lose the port's DNAT rules and the network's DNS server
   const drop = await runCommand('bash', ['-c', `iptables-save -t nat | grep -e '--dport ${port} ' | sed 's/^-A /-D /' | while read -r l; do eval iptables -t nat $l || exit 1; done`]);
@@ -86,6 +99,13 @@ test('after berthd is killed and restarted, published ports and DNS of running c
   assert.match(r.stdout, new RegExp(`${web.slice(0, 12)}\\n$`));
   const v = JSON.parse(await h.cliOk(['inspect', web])) as Array<{ NetworkSettings: { Ports: Record<string, unknown> } }>;
   assert.deepEqual(v[0]!.NetworkSettings.Ports['80/tcp'], [{ HostIp: '127.0.0.1', HostPort: String(port) }]);
+  // the restore re-made rules, not interfaces: same eth0 (index, peer, MAC) and address as before
+  assert.deepEqual(await stackOf(web), stackBefore);
+  // aardvark-dns lists each container once (the restore re-adds the entries it had)
+  const netId = (JSON.parse(await h.cliOk(['network', 'inspect', net])) as Array<{ Id: string }>)[0]!.Id;
+  const dnsFile = readFileSync(join(h.dataRoot, 'netavark', 'aardvark-dns', netId), 'utf8').split('\n');
+  assert.equal(dnsFile.filter((l) => l.startsWith(`${web} `)).length, 1, dnsFile.join('\n'));
+  assert.equal(dnsFile.filter((l) => l.startsWith(`${cli} `)).length, 1, dnsFile.join('\n'));
   await h.cliOk(['rm', '-f', web, cli]);
   await h.cliOk(['network', 'rm', net]);
 });
@@ -140,8 +160,8 @@ test('-P publishes EXPOSEd ports on free host ports; berth port shows them', { s
 test('an --internal network has no egress; the default bridge does', { skip }, async () => {
   // a target outside every container network: a namespace behind a veth on the host
   const ph = `bu${tag}ph`;
-  const hostAddr = `10.214.${third + 3}.1`;
-  const target = `10.214.${third + 3}.2`;
+  const hostAddr = `10.${octet}.${third + 3}.1`;
+  const target = `10.${octet}.${third + 3}.2`;
   await runCommand('ip', ['netns', 'add', probeNs]);
   for (const args of [
     ['link', 'add', ph, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', probeNs],
@@ -156,7 +176,7 @@ test('an --internal network has no egress; the default bridge does', { skip }, a
     assert.equal(r.code, 0, `ip ${args.join(' ')}: ${r.stderr}`);
   }
   const net = `bu${tag}ui`;
-  await h.cliOk(['network', 'create', '--internal', '--subnet', `10.214.${third + 2}.0/24`, net]);
+  await h.cliOk(['network', 'create', '--internal', '--subnet', `10.${octet}.${third + 2}.0/24`, '-o', `com.docker.network.bridge.name=${net}`, net]);
   const ok = await h.cli(['run', '--rm', 'busybox', 'ping', '-c1', '-W2', target]);
   assert.equal(ok.code, 0, `default bridge cannot reach the probe: ${ok.stdout}${ok.stderr}`);
   const blocked = await h.cli(['run', '--rm', '--network', net, 'busybox', 'ping', '-c1', '-W2', target]);

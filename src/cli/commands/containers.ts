@@ -18,25 +18,43 @@ const formatFlag: FlagSpec = { name: 'format', type: 'string' };
 /** A port entry of `/containers/json`. */
 interface PortEntry { IP?: string; PrivatePort: number; PublicPort?: number; Type: string }
 
-/** Docker's ps PORTS column: `0.0.0.0:8080->80/tcp, [::]:8080->80/tcp, 443/tcp`. */
+/**
+ * Docker's ps PORTS column (docker/cli DisplayablePorts): `0.0.0.0:8080->80/tcp, 443/tcp`. Runs of
+ * consecutive ports with the same address and protocol that are published on the same port number
+ * (or not published) fold into one range, `127.0.0.1:9000-9001->9000-9001/udp` or `80-82/tcp`;
+ * ports published on another number are listed one by one after them, as Docker does.
+ */
 export function displayPorts(ports: readonly PortEntry[] | null | undefined): string {
   if (!ports?.length) return '';
-  const sorted = [...ports].sort((a, b) => a.PrivatePort - b.PrivatePort || (a.PublicPort ?? 0) - (b.PublicPort ?? 0) || (a.IP ?? '').localeCompare(b.IP ?? '') || a.Type.localeCompare(b.Type));
-  const seen = new Set<string>();
-  const out: string[] = [];
+  const sorted = [...ports].sort(
+    (a, b) => a.PrivatePort - b.PrivatePort || (a.IP ?? '').localeCompare(b.IP ?? '') || (a.PublicPort ?? 0) - (b.PublicPort ?? 0) || a.Type.localeCompare(b.Type),
+  );
+  const hostAddr = (ip: string, port: number | string): string => `${ip.includes(':') ? `[${ip}]` : ip}:${port}`;
+  const groups = new Map<string, { ip: string; type: string; first: number; last: number }>();
+  const folded: string[] = [];
+  const mapped: string[] = [];
+  const form = (g: { ip: string; type: string; first: number; last: number }): string => {
+    const p = g.first === g.last ? String(g.first) : `${g.first}-${g.last}`;
+    return g.ip ? `${hostAddr(g.ip, p)}->${p}/${g.type}` : `${p}/${g.type}`;
+  };
   for (const p of sorted) {
-    let s: string;
-    if (p.PublicPort) {
-      const ip = p.IP ?? '';
-      const host = ip.includes(':') ? `[${ip}]` : ip;
-      s = `${host}:${p.PublicPort}->${p.PrivatePort}/${p.Type}`;
-    } else s = `${p.PrivatePort}/${p.Type}`;
-    if (!seen.has(s)) {
-      seen.add(s);
-      out.push(s);
+    const ip = p.IP ?? '';
+    if (ip && p.PublicPort !== p.PrivatePort) {
+      mapped.push(`${hostAddr(ip, p.PublicPort ?? 0)}->${p.PrivatePort}/${p.Type}`);
+      continue;
     }
+    const key = ip ? `${ip}/${p.Type}` : p.Type;
+    const g = groups.get(key);
+    if (g && p.PrivatePort === g.last) continue; // the same port listed twice
+    if (g && p.PrivatePort === g.last + 1) {
+      g.last = p.PrivatePort;
+      continue;
+    }
+    if (g) folded.push(form(g));
+    groups.set(key, { ip, type: p.Type, first: p.PrivatePort, last: p.PrivatePort });
   }
-  return out.join(', ');
+  for (const g of groups.values()) folded.push(form(g));
+  return [...folded, ...[...new Set(mapped)]].join(', ');
 }
 
 /** The row object `ps --format` templates see (docker's ContainerContext fields). */

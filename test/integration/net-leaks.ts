@@ -1,0 +1,60 @@
+/**
+ * What a network test may leave behind, listed so a test can compare before and after: the links of
+ * its own bridges (and the veths enslaved to them), host addresses in its subnets, iptables rules that
+ * mention its subnets, ports or isolation chain, and the daemon's namespace files. Only things that
+ * belong to the test are listed, so concurrent runs of other checkouts do not disturb the comparison.
+ */
+import { createHash } from 'node:crypto';
+import { existsSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+
+import { runCommand } from './harness.js';
+
+/** What belongs to one test. */
+export interface NetScope {
+  /** Bridge names the test's daemon uses (default bridge, user networks created with a bridge name). */
+  bridges: string[];
+  /** Subnet prefixes such as `10.205.12.` (a trailing dot keeps 10.205.1. from matching 10.205.12.). */
+  subnets: string[];
+  /** Host ports the test publishes. */
+  ports?: number[];
+  /** The daemon's data root (namespace files, isolation chain name). */
+  dataRoot: string;
+}
+
+/** A listing of a test's network state. */
+export interface NetSnapshot {
+  links: string[];
+  addrs: string[];
+  rules: string[];
+  netns: string[];
+}
+
+/** The daemon's inter-bridge isolation chain (network-manager.ts names it after the data root). */
+export function isoChain(dataRoot: string): string {
+  return `BERTH-ISO-${createHash('sha256').update(dataRoot).digest('hex').slice(0, 8)}`;
+}
+
+/** List what in `scope` exists right now. */
+export async function netSnapshot(scope: NetScope): Promise<NetSnapshot> {
+  const ours = (n: string | undefined): boolean => n !== undefined && scope.bridges.includes(n);
+  const links = (JSON.parse((await runCommand('ip', ['-j', 'link'])).stdout) as Array<{ ifname: string; master?: string }>)
+    .filter((l) => ours(l.ifname) || ours(l.master))
+    .map((l) => (l.master ? `${l.ifname}>${l.master}` : l.ifname))
+    .sort();
+  const inSubnet = (ip: string): boolean => scope.subnets.some((s) => ip.startsWith(s));
+  const addrs = (JSON.parse((await runCommand('ip', ['-j', '-4', 'addr'])).stdout) as Array<{ ifname: string; addr_info?: Array<{ local: string; prefixlen: number }> }>)
+    .flatMap((l) => (l.addr_info ?? []).map((a) => ({ dev: l.ifname, ip: a.local, len: a.prefixlen })))
+    .filter((a) => inSubnet(a.ip))
+    .map((a) => `${a.ip}/${a.len} ${a.dev}`)
+    .sort();
+  const chain = isoChain(scope.dataRoot);
+  const portRe = (scope.ports ?? []).map((p) => new RegExp(`--dports? (\\S*[,:])?${p}([,: ]|$)|:${p}( |$)`));
+  const rules = (await runCommand('iptables-save', [])).stdout
+    .split('\n')
+    .filter((l) => !l.startsWith('#') && (l.includes(chain) || scope.subnets.some((s) => l.includes(s)) || portRe.some((r) => r.test(l))))
+    .sort();
+  const dir = join(scope.dataRoot, 'netns');
+  const netns = existsSync(dir) ? readdirSync(dir).sort() : [];
+  return { links, addrs, rules, netns };
+}
