@@ -118,8 +118,6 @@ export interface NetworkManagerOptions {
 }
 
 const BUILTIN_CREATED = new Date().toISOString();
-/** How long netavark's shared chains stay after the last container detached. */
-const GLOBAL_CLEANUP_DELAY_MS = 1000;
 
 function isoNano(s: string): string {
   return s.replace(/\.(\d{3})Z$/, '.$1000000Z');
@@ -143,8 +141,6 @@ export class NetworkManager {
   private isoExists: boolean | undefined;
   /** Networks whose bridge is held by a keeper port (see keepBridges). */
   private readonly kept = new Set<string>();
-  /** The deferred removal of netavark's shared chains (see scheduleGlobalCleanup). */
-  private globalCleanup: NodeJS.Timeout | undefined;
   /** Resolves container refs for connect/disconnect; set by the engine. */
   lookupContainer?: (ref: string) => Promise<ContainerRef>;
 
@@ -746,7 +742,6 @@ export class NetworkManager {
         await this.nv.teardown(netns, opts).catch(() => undefined);
         await this.netns.remove(c.id).catch(() => undefined);
         await rm(join(this.dir, 'attachments', `${c.id}.json`), { force: true });
-        await this.cleanGlobalChains();
         await this.syncIsolation().catch(() => undefined);
         throw err;
       }
@@ -784,28 +779,15 @@ export class NetworkManager {
     await this.netns.remove(id).catch(() => undefined);
     if (a) {
       await this.syncIsolation().catch((e) => this.o.log?.(`isolation rules: ${messageOf(e)}`));
-      this.scheduleGlobalCleanup();
     }
   }
 
   /**
-   * Remove netavark's shared chains a moment after the last container detached, not at once: a
-   * `run --rm` loop would otherwise delete them after every container and have netavark make them
-   * again for the next one. {@link close} does it without waiting.
+   * Daemon shutdown: finish pending work and remove netavark's shared chains if nothing uses them.
+   * Only here, never while the daemon runs: the chains are host-wide, and another netavark user (a
+   * second berthd, Podman) may be between creating them and appending its rules.
    */
-  private scheduleGlobalCleanup(): void {
-    if (this.globalCleanup) clearTimeout(this.globalCleanup);
-    this.globalCleanup = setTimeout(() => {
-      this.globalCleanup = undefined;
-      this.serial(() => this.cleanGlobalChains()).catch((e) => this.o.log?.(`netavark chains: ${messageOf(e)}`));
-    }, GLOBAL_CLEANUP_DELAY_MS);
-    this.globalCleanup.unref();
-  }
-
-  /** Daemon shutdown: finish pending work and remove netavark's shared chains if nothing uses them. */
   async close(): Promise<void> {
-    if (this.globalCleanup) clearTimeout(this.globalCleanup);
-    this.globalCleanup = undefined;
     await this.serial(async () => {
       for (const id of [...this.kept]) {
         const n = this.nets.get(id);
