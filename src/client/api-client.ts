@@ -101,8 +101,12 @@ export class ApiClient {
 
   private baseOptions(method: string, path: string, headers: Record<string, string>): http.RequestOptions {
     const o: http.RequestOptions = { method, path, headers: { Host: 'berth', 'User-Agent': 'berth-cli', ...headers }, agent: this.agent };
-    if (this.address.kind === 'unix') o.socketPath = this.address.socketPath;
-    else {
+    if (this.address.kind === 'unix') {
+      o.socketPath = this.address.socketPath;
+      // no TLS here: an explicit empty servername stops node's agent from deriving one from the Host
+      // header, which compiles net.isIP's IPv6 regex (~4 ms of every CLI start; issue 7)
+      (o as http.RequestOptions & { servername?: string }).servername = '';
+    } else {
       o.host = this.address.host;
       o.port = this.address.port;
     }

@@ -644,7 +644,7 @@ export class LocalContainers implements ContainerService {
       const spec = await this.o.spec.buildRuntimeSpec(this.specInput(rec, mounts, net));
       await writeJsonAtomic(join(bundle, 'config.json'), spec);
       await rm(join(this.exitDir, rec.Id), { force: true });
-      await rt.delete(rec.Id, true).catch(() => undefined);
+      if (await rt.hasState(rec.Id)) await rt.delete(rec.Id, true).catch(() => undefined);
       const live: Live = this.live.get(rec.Id) ?? { exit: deferred(), pendingStdin: [], startedAtMs: Date.now() };
       // attach sessions opened before start already wait on the pending deferred: keep it
       if (live.exit.settled) live.exit = deferred();
@@ -934,7 +934,7 @@ export class LocalContainers implements ContainerService {
       }
       setStatus(rec.State, 'removing');
       const rt = this.runtimeFor(rec);
-      await rt.delete(rec.Id, true).catch(() => undefined);
+      if (await rt.hasState(rec.Id)) await rt.delete(rec.Id, true).catch(() => undefined);
       await this.o.networks?.forget(rec.Id).catch(() => undefined);
       await unmount(join(this.dir(rec.Id), 'rootfs')).catch(() => undefined);
       // make the removal durable first: drop the record, then the files

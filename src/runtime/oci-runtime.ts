@@ -3,7 +3,7 @@
  * live in container/; this only runs the runtime's verbs and classifies its errors.
  */
 import { execFile } from 'node:child_process';
-import { readFile, mkdtemp, writeFile, rm } from 'node:fs/promises';
+import { readFile, mkdtemp, writeFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { EngineError, internal, notFound } from '../base/errors.js';
@@ -124,6 +124,23 @@ export class OciRuntime {
   /** Send a signal (name without SIG or number). */
   async kill(id: string, signal: string, all = false): Promise<void> {
     await run(this.config.path, this.a('kill', ...(all ? ['--all'] : []), id, signal));
+  }
+
+  /**
+   * False only when the runtime certainly keeps no state for `id`: crun and runc keep one directory
+   * per container under their --root, so a missing directory means `delete` has nothing to do (and
+   * the caller saves a runtime process, ~10 ms with the crun wrapper; issue 7). True when unsure.
+   */
+  async hasState(id: string): Promise<boolean> {
+    if (this.config.name !== 'crun' && this.config.name !== 'runc') return true;
+    const g = this.config.globalArgs;
+    const i = g.findIndex((x) => x === '--root' || x.startsWith('--root='));
+    const root = i < 0 ? undefined : g[i] === '--root' ? g[i + 1] : g[i]!.slice('--root='.length);
+    if (!root || /[/\\]|^\.\.?$/.test(id)) return true;
+    return stat(join(root, id)).then(
+      () => true,
+      (e: NodeJS.ErrnoException) => e.code !== 'ENOENT',
+    );
   }
 
   /** Remove the runtime's record (and cgroup) of a container. Missing is fine. */
