@@ -13,10 +13,10 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { get } from 'node:http';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 
+import { freePort } from './registry-helpers.js';
 import { startDaemon, cleanup, repoRoot, requireRoot, requireBuilt, requireBinary, firstSkip, waitFor, type TestDaemon } from './harness.js';
 
 const execFileP = promisify(execFile);
@@ -27,17 +27,6 @@ let h: TestDaemon | undefined;
 after(async () => {
   if (h) await cleanup(h);
 });
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.on('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 function fetchPage(port: number): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {

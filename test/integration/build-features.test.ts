@@ -6,11 +6,11 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 
+import { startRegistry, stopRegistry } from './registry-helpers.js';
 import { startDaemon, cleanup, importBusybox, requireRoot, requireBuilt, requireBinary, firstSkip, runCommand, type TestDaemon } from './harness.js';
 
 const skip = firstSkip(requireBuilt(), requireRoot(), requireBinary('conmon'), requireBinary('runc'));
@@ -297,46 +297,9 @@ test('ONBUILD triggers run in the child build; USER, WORKDIR and ENV interplay',
 
 // ---------------------------------------------------------------------------------- registry
 
-interface Registry { port: number; proc: ChildProcess }
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.on('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-async function startRegistry(dir: string): Promise<Registry> {
-  const port = await freePort();
-  mkdirSync(join(dir, 'storage'), { recursive: true });
-  const cfg = join(dir, 'config.yml');
-  writeFileSync(cfg, ['version: 0.1', 'log:', '  level: warn', 'storage:', '  filesystem:', `    rootdirectory: ${join(dir, 'storage')}`, 'http:', `  addr: 127.0.0.1:${port}`, '  secret: berth-test', ''].join('\n'));
-  const proc = spawn('docker-registry', ['serve', cfg], { stdio: 'ignore' });
-  for (let i = 0; i < 100; i++) {
-    try {
-      const r = await fetch(`http://127.0.0.1:${port}/v2/`);
-      await r.body?.cancel();
-      return { port, proc };
-    } catch {
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
-  proc.kill('SIGKILL');
-  throw new Error('docker-registry did not start');
-}
-
 test('FROM and COPY --from pull missing images from a registry; --pull re-resolves a present one', { skip: skip ?? requireBinary('docker-registry') }, async (t) => {
-  const reg = await startRegistry(join(base, 'registry'));
-  t.after(async () => {
-    const done = new Promise((r) => reg.proc.once('exit', r));
-    reg.proc.kill('SIGTERM');
-    await Promise.race([done, new Promise((r) => setTimeout(r, 5000))]);
-    if (reg.proc.exitCode === null) reg.proc.kill('SIGKILL');
-  });
+  const reg = await startRegistry(base, 'registry');
+  t.after(() => stopRegistry(reg));
   const r = `127.0.0.1:${reg.port}`;
   // push busybox as base:1 and an image with a marker file as tools:1, then remove both locally
   await h.cliOk(['tag', 'busybox', `${r}/base:1`]);

@@ -8,7 +8,9 @@ import { createHash } from 'node:crypto';
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 
-import { runCommand } from './harness.js';
+import assert from 'node:assert/strict';
+
+import { cleanup, importBusybox, runCommand, startDaemon, type TestDaemon } from './harness.js';
 
 /** What belongs to one test. */
 export interface NetScope {
@@ -57,4 +59,30 @@ export async function netSnapshot(scope: NetScope): Promise<NetSnapshot> {
   const dir = join(scope.dataRoot, 'netns');
   const netns = existsSync(dir) ? readdirSync(dir).sort() : [];
   return { links, addrs, rules, netns };
+}
+
+/**
+ * A test daemon whose default bridge is `bridge` on `bip`, with busybox imported, and the network
+ * state of `scope` as it was before the daemon started (for {@link finishScopedDaemon}).
+ */
+export async function startScopedDaemon(scope: NetScope, bridge: string, bip: string): Promise<{ h: TestDaemon; initial: NetSnapshot }> {
+  const h = await startDaemon({ args: ['--bridge', bridge, '--bip', bip] });
+  scope.dataRoot = h.dataRoot;
+  const initial = await netSnapshot(scope);
+  await importBusybox(h);
+  return { h, initial };
+}
+
+/**
+ * Remove every container of `h`, run `extra` (the test's own networks, namespaces, links), stop the
+ * daemon (berthd keeps its bridges while it runs, as Docker keeps docker0, and lets them go at
+ * shutdown), clean up, and assert that the network state of `scope` is back to `initial`.
+ */
+export async function finishScopedDaemon(h: TestDaemon, scope: NetScope, initial: NetSnapshot, extra: () => Promise<void> = async () => undefined): Promise<void> {
+  await h.cli(['rm', '-f', ...(await h.cliOk(['ps', '-aq'])).split(/\s+/).filter(Boolean)]).catch(() => undefined);
+  await extra().catch(() => undefined);
+  await h.stop();
+  const left = await netSnapshot(scope);
+  await cleanup(h);
+  assert.deepEqual(left, initial, 'network state left behind');
 }

@@ -6,8 +6,8 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { netSnapshot, type NetScope, type NetSnapshot } from './net-leaks.js';
-import { startDaemon, cleanup, importBusybox, requireRoot, requireBuilt, requireBinary, firstSkip, runCommand, testNetOctet, type TestDaemon } from './harness.js';
+import { finishScopedDaemon, startScopedDaemon, type NetScope, type NetSnapshot } from './net-leaks.js';
+import { requireRoot, requireBuilt, requireBinary, firstSkip, runCommand, testNetOctet, type TestDaemon } from './harness.js';
 
 const NETAVARK = '/usr/lib/podman/netavark';
 const skip = firstSkip(requireBuilt(), requireRoot(), requireBinary('conmon'), requireBinary('curl'), existsSync(NETAVARK) ? undefined : 'netavark not installed');
@@ -35,20 +35,14 @@ before(async () => {
     ports: [18000 + (process.pid % 1000)],
     dataRoot: '',
   };
-  h = await startDaemon({ args: ['--bridge', `bt${tag}d`, '--bip', `10.${octet}.${third}.1/24`] });
-  scope.dataRoot = h.dataRoot;
-  initial = await netSnapshot(scope);
-  await importBusybox(h);
+  ({ h, initial } = await startScopedDaemon(scope, `bt${tag}d`, `10.${octet}.${third}.1/24`));
 });
 
 after(async () => {
   if (!h) return;
-  await h.cli(['rm', '-f', ...(await h.cliOk(['ps', '-aq'])).split(/\s+/).filter(Boolean)]).catch(() => undefined);
-  for (const n of ['ta', 'tb']) await api('DELETE', `/networks/bt${tag}${n}`).catch(() => undefined);
-  await h.stop(); // berthd keeps its bridges while it runs (as Docker keeps docker0) and lets them go at shutdown
-  const left = await netSnapshot(scope);
-  await cleanup(h);
-  assert.deepEqual(left, initial, 'network state left behind');
+  await finishScopedDaemon(h, scope, initial, async () => {
+    for (const n of ['ta', 'tb']) await api('DELETE', `/networks/bt${tag}${n}`).catch(() => undefined);
+  });
 });
 
 test('default bridge: address from --bip, and a published port serves the host on 127.0.0.1', { skip }, async () => {

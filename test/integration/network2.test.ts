@@ -11,8 +11,8 @@ import { tmpdir } from 'node:os';
 import { spawn } from 'node:child_process';
 import { createSocket } from 'node:dgram';
 import { join } from 'node:path';
-import { netSnapshot, type NetScope, type NetSnapshot } from './net-leaks.js';
-import { startDaemon, cleanup, importBusybox, requireRoot, requireBuilt, requireBinary, firstSkip, runCommand, testNetOctet, type TestDaemon } from './harness.js';
+import { finishScopedDaemon, startScopedDaemon, type NetScope, type NetSnapshot } from './net-leaks.js';
+import { requireRoot, requireBuilt, requireBinary, firstSkip, runCommand, testNetOctet, type TestDaemon } from './harness.js';
 
 const NETAVARK = '/usr/lib/podman/netavark';
 const skip = firstSkip(requireBuilt(), requireRoot(), requireBinary('conmon'), requireBinary('curl'), existsSync(NETAVARK) ? undefined : 'netavark not installed');
@@ -56,22 +56,16 @@ before(async () => {
     ports: [19000 + (process.pid % 1000), 20000 + (process.pid % 1000)],
     dataRoot: '',
   };
-  h = await startDaemon({ args: ['--bridge', `bu${tag}d`, '--bip', `10.${octet}.${third}.1/24`] });
-  scope.dataRoot = h.dataRoot;
-  initial = await netSnapshot(scope);
-  await importBusybox(h);
+  ({ h, initial } = await startScopedDaemon(scope, `bu${tag}d`, `10.${octet}.${third}.1/24`));
 });
 
 after(async () => {
   if (!h) return;
-  await h.cli(['rm', '-f', ...(await h.cliOk(['ps', '-aq'])).split(/\s+/).filter(Boolean)]).catch(() => undefined);
-  for (const n of ['ua', 'ui']) await h.cli(['network', 'rm', `bu${tag}${n}`]).catch(() => undefined);
-  await runCommand('ip', ['netns', 'del', probeNs]).catch(() => undefined);
-  await runCommand('ip', ['link', 'del', `bu${tag}ph`]).catch(() => undefined);
-  await h.stop(); // berthd keeps its bridges while it runs (as Docker keeps docker0) and lets them go at shutdown
-  const left = await netSnapshot(scope);
-  await cleanup(h);
-  assert.deepEqual(left, initial, 'network state left behind');
+  await finishScopedDaemon(h, scope, initial, async () => {
+    for (const n of ['ua', 'ui']) await h.cli(['network', 'rm', `bu${tag}${n}`]).catch(() => undefined);
+    await runCommand('ip', ['netns', 'del', probeNs]).catch(() => undefined);
+    await runCommand('ip', ['link', 'del', `bu${tag}ph`]).catch(() => undefined);
+  });
 });
 
 test('after berthd is killed and restarted, published ports and DNS of running containers work', { skip }, async () => {

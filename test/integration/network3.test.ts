@@ -12,8 +12,8 @@ import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-import { startDaemon, cleanup, importBusybox, requireRoot, requireBuilt, requireBinary, firstSkip, runCommand, testNetOctet, waitFor, type TestDaemon } from './harness.js';
-import { netSnapshot, type NetScope } from './net-leaks.js';
+import { requireRoot, requireBuilt, requireBinary, firstSkip, runCommand, testNetOctet, waitFor, type TestDaemon } from './harness.js';
+import { finishScopedDaemon, netSnapshot, startScopedDaemon, type NetScope } from './net-leaks.js';
 
 const NETAVARK = '/usr/lib/podman/netavark';
 const skip = firstSkip(requireBuilt(), requireRoot(), requireBinary('conmon'), requireBinary('curl'), existsSync(NETAVARK) ? undefined : 'netavark not installed');
@@ -43,20 +43,14 @@ async function hostnameAt(port: number): Promise<string> {
 before(async () => {
   if (skip) return;
   scope = { bridges: [`bv${tag}d`, `bv${tag}n`], subnets: [`10.${octet}.${third}.`, `10.${octet}.${third + 1}.`], ports: [P, P + 1, P + 2, Q, Q + 1, R, S], dataRoot: '' };
-  h = await startDaemon({ args: ['--bridge', `bv${tag}d`, '--bip', `10.${octet}.${third}.1/24`] });
-  scope.dataRoot = h.dataRoot;
-  initial = await netSnapshot(scope);
-  await importBusybox(h);
+  ({ h, initial } = await startScopedDaemon(scope, `bv${tag}d`, `10.${octet}.${third}.1/24`));
 });
 
 after(async () => {
   if (!h) return;
-  await h.cli(['rm', '-f', ...(await h.cliOk(['ps', '-aq'])).split(/\s+/).filter(Boolean)]).catch(() => undefined);
-  await h.cli(['network', 'rm', net]).catch(() => undefined);
-  await h.stop(); // berthd keeps its bridges while it runs (as Docker keeps docker0) and lets them go at shutdown
-  const left = await netSnapshot(scope);
-  await cleanup(h);
-  assert.deepEqual(left, initial, 'network state left behind');
+  await finishScopedDaemon(h, scope, initial, async () => {
+    await h.cli(['network', 'rm', net]);
+  });
 });
 
 test('port ranges: -p 8000-8002:80-82, a UDP range, -p 80; inspect, ps and port show them as Docker does', { skip }, async () => {

@@ -3,48 +3,16 @@
  * docker-registry on loopback, through raw HTTP, the docker CLI and docker-py.
  */
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdirSync, writeFileSync } from 'node:fs';
 import { createServer as createHttpServer, request } from 'node:http';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { test } from 'node:test';
 
+import { startRegistry, stopRegistry, type Registry } from './registry-helpers.js';
 import { cleanup, findBinary, firstSkip, importBusybox, requireBinary, requireBuilt, requireRoot, runCommand, startDaemon, type TestDaemon } from './harness.js';
 
 const DOCKER = '/usr/local/bin/docker';
 const skip = firstSkip(requireRoot(), requireBuilt(), requireBinary('conmon'), requireBinary('docker-registry'), requireBinary(DOCKER));
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-async function startRegistry(dir: string): Promise<{ port: number; proc: ChildProcess }> {
-  const port = await freePort();
-  mkdirSync(join(dir, 'storage'), { recursive: true });
-  const cfg = join(dir, 'config.yml');
-  writeFileSync(cfg, ['version: 0.1', 'log:', '  level: warn', 'storage:', '  filesystem:', `    rootdirectory: ${join(dir, 'storage')}`, 'http:', `  addr: 127.0.0.1:${port}`].join('\n'));
-  const proc = spawn('docker-registry', ['serve', cfg], { stdio: ['ignore', 'ignore', 'ignore'] });
-  for (let i = 0; i < 100; i++) {
-    try {
-      const r = await fetch(`http://127.0.0.1:${port}/v2/`);
-      await r.body?.cancel();
-      return { port, proc };
-    } catch {
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
-  proc.kill('SIGKILL');
-  throw new Error('docker-registry did not start');
-}
 
 function get(h: TestDaemon, path: string): Promise<{ status: number; json: Record<string, unknown> }> {
   return new Promise((resolve, reject) => {
@@ -61,18 +29,13 @@ function get(h: TestDaemon, path: string): Promise<{ status: number; json: Recor
 
 test('distribution inspect and search against a loopback registry', { skip, timeout: 180_000 }, async (t) => {
   const h = await startDaemon();
-  let reg: { port: number; proc: ChildProcess } | undefined;
+  let reg: Registry | undefined;
   t.after(async () => {
-    if (reg && reg.proc.exitCode === null) {
-      const exited = new Promise((r) => reg!.proc.once('exit', r));
-      reg.proc.kill('SIGTERM');
-      await Promise.race([exited, new Promise((r) => setTimeout(r, 5000))]);
-      if (reg.proc.exitCode === null) reg.proc.kill('SIGKILL');
-    }
+    await stopRegistry(reg);
     await cleanup(h);
   });
   await importBusybox(h);
-  reg = await startRegistry(join(h.baseDir, 'registry'));
+  reg = await startRegistry(h.baseDir, 'registry');
   const repo = `127.0.0.1:${reg.port}/bb`;
   const env = { DOCKER_HOST: h.host, DOCKER_CONFIG: join(h.baseDir, 'docker-config') };
   const docker = (args: string[]) => runCommand(DOCKER, args, { env, timeoutMs: 60_000 });

@@ -121,12 +121,26 @@ function setupAttachIO(cli: Cli, h: HijackedStream, opts: { tty: boolean; stdin:
   };
 }
 
-/** Follow terminal resizes with POST <base>/resize (containers or exec). */
+/**
+ * Follow terminal resizes with POST <base>/resize (containers or exec). One request at a time, and
+ * after it the newest size if the terminal changed meanwhile: `stty rows R cols C` raises two
+ * SIGWINCHs, and two requests in flight may arrive in either order, leaving the older size.
+ */
 function followResize(cli: Cli, c: ApiClient, base: string): () => void {
+  let busy = false;
+  let sent = '';
   const send = (): void => {
+    if (busy) return;
     const size = consoleSize(cli);
-    if (!size) return;
-    c.post(`${base}/resize`, { h: size[0], w: size[1] }).catch(() => undefined);
+    if (!size || `${size[0]}x${size[1]}` === sent) return;
+    busy = true;
+    sent = `${size[0]}x${size[1]}`;
+    c.post(`${base}/resize`, { h: size[0], w: size[1] })
+      .catch(() => undefined)
+      .finally(() => {
+        busy = false;
+        send();
+      });
   };
   send();
   process.on('SIGWINCH', send);
