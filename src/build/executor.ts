@@ -754,7 +754,7 @@ export class ClassicBuilder implements BuildService {
         Labels: {},
         HostConfig: hc,
       };
-      Id = (await this.o.containers.create({ body })).Id;
+      Id = (await this.o.containers.create({ body, scratch: true })).Id;
       yield { stream: ` ---> Running in ${short(Id)}\n` };
       const w = await this.o.containers.wait(Id, 'next-exit', c.signal);
       await w.ready;

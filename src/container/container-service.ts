@@ -148,6 +148,14 @@ export class LocalContainers implements ContainerService {
   private shuttingDown = false;
   /** Exit codes of removed containers, for `wait?condition=removed` racing `--rm`. */
   private readonly removedCodes = new Map<string, number>();
+  /**
+   * Containers the OCI runtime is known to hold no record of (never started since create, or
+   * deleted successfully since their last run): start and remove skip their `delete --force`.
+   * In memory only, so after a daemon restart every container gets the defensive delete again.
+   */
+  private readonly runtimeClean = new Set<string>();
+  /** Whether overlay mounts take the `volatile` option here (cleared when the kernel refuses it). */
+  private volatileOverlay = true;
 
   constructor(private readonly o: ContainerServiceOptions) {
     this.cdir = join(o.root, 'containers');
@@ -167,8 +175,19 @@ export class LocalContainers implements ContainerService {
     return new OciRuntime(cfg);
   }
 
-  private async persist(rec: ContainerRecord): Promise<void> {
-    await writeJsonAtomic(join(this.dir(rec.Id), 'container.json'), rec);
+  /**
+   * Write the record atomically. `sync: false` skips the fsyncs for a state whose loss in a power
+   * failure is harmless (the end of an auto-removed container's run: an older record of it
+   * reconciles to the same removal).
+   */
+  private async persist(rec: ContainerRecord, opts: { sync?: boolean } = {}): Promise<void> {
+    await writeJsonAtomic(join(this.dir(rec.Id), 'container.json'), rec, opts);
+  }
+
+  /** `<runtime> delete --force`, remembering success so later steps need not repeat it. */
+  private async runtimeDelete(rec: ContainerRecord): Promise<void> {
+    await this.runtimeFor(rec).delete(rec.Id, true);
+    this.runtimeClean.add(rec.Id);
   }
 
   /** Resolve a container reference: full id, name (with or without "/"), unique id prefix. */
@@ -428,6 +447,7 @@ export class LocalContainers implements ContainerService {
         ExecIDs: [],
         Platform: 'linux',
       };
+      if (opts.scratch) rec.Scratch = true;
       if (remapped && this.o.remap) {
         rec.IdMap = { uid: { ...this.o.remap.uid }, gid: { ...this.o.remap.gid } };
         // the container's root owns its writable layer
@@ -441,6 +461,7 @@ export class LocalContainers implements ContainerService {
       await this.writeEtcFiles(rec);
       await this.persist(rec);
       this.recs.set(id, rec);
+      this.runtimeClean.add(id);
       this.emit(rec, 'create');
       return { Id: id, Warnings: [] };
     } catch (err) {
@@ -616,7 +637,17 @@ export class LocalContainers implements ContainerService {
         lowers = [];
         for (const l of img.layerDirs) lowers.push(await shiftedLayer(this.o.root, l, remap, basename(dirname(l))));
       }
-      await mountOverlay(lowers, join(d, 'upper'), join(d, 'work'), rootfs);
+      // an auto-removed container's writable layer is thrown away at exit: mount it volatile, so
+      // its unmount does not sync the host filesystem (podman does the same for --rm)
+      const volatile = (Boolean(rec.HostConfig['AutoRemove']) || rec.Scratch === true) && this.volatileOverlay;
+      try {
+        await mountOverlay(lowers, join(d, 'upper'), join(d, 'work'), rootfs, { volatile });
+      } catch (err) {
+        if (!volatile) throw err;
+        // a kernel before 5.10 does not know the option
+        this.volatileOverlay = false;
+        await mountOverlay(lowers, join(d, 'upper'), join(d, 'work'), rootfs);
+      }
     }
     return rootfs;
   }
@@ -642,9 +673,13 @@ export class LocalContainers implements ContainerService {
       if (net) await this.writeEtcFiles(rec, net);
       if (String(rec.HostConfig['NetworkMode']).startsWith('container:')) await this.shareEtcFiles(rec);
       const spec = await this.o.spec.buildRuntimeSpec(this.specInput(rec, mounts, net));
-      await writeJsonAtomic(join(bundle, 'config.json'), spec);
+      // rebuilt at every start and read by the runtime right away: atomic, no fsync needed
+      await writeJsonAtomic(join(bundle, 'config.json'), spec, { sync: false });
       await rm(join(this.exitDir, rec.Id), { force: true });
-      if (await rt.hasState(rec.Id)) await rt.delete(rec.Id, true).catch(() => undefined);
+      // a leftover runtime record (daemon restart, failed start) would make `create` fail; skip the
+      // delete when berth knows (runtimeClean) or the runtime's state dir shows there is none
+      if (!this.runtimeClean.has(rec.Id) && (await rt.hasState(rec.Id))) await this.runtimeDelete(rec).catch(() => undefined);
+      this.runtimeClean.delete(rec.Id);
       const live: Live = this.live.get(rec.Id) ?? { exit: deferred(), pendingStdin: [], startedAtMs: Date.now() };
       // attach sessions opened before start already wait on the pending deferred: keep it
       if (live.exit.settled) live.exit = deferred();
@@ -689,7 +724,7 @@ export class LocalContainers implements ContainerService {
       this.startHealth(rec);
     } catch (err) {
       const msg = messageOf(err);
-      await rt.delete(rec.Id, true).catch(() => undefined);
+      await this.runtimeDelete(rec).catch(() => undefined);
       await this.o.networks?.detach(rec.Id).catch(() => undefined);
       if (rootfs) await unmount(rootfs).catch(() => undefined);
       const cmd0 = rec.Path;
@@ -746,15 +781,13 @@ export class LocalContainers implements ContainerService {
 
   /** Record the end of a run (lock held), clean up, then apply --rm or the restart policy. */
   private async finishRun(rec: ContainerRecord, code: number, error: string): Promise<void> {
-    const rt = this.runtimeFor(rec);
     const oom = await oomKilled(rec.Id, this.o.host.cgroupVersion).catch(() => false);
-    // the processes are gone: the network teardown (the slow part, netavark's iptables calls) runs
-    // alongside the runtime delete and the rootfs unmount
+    // the processes are gone: the network teardown (the slow part, netavark's iptables calls), the
+    // runtime delete (cgroups and state only) and the rootfs unmount run side by side (an unmount
+    // that finds the rootfs still busy falls back to a lazy one)
     await Promise.all([
-      (async () => {
-        await rt.delete(rec.Id, true).catch((e) => this.o.log(`runtime delete ${rec.Id.slice(0, 12)}: ${messageOf(e)}`));
-        await unmount(join(this.dir(rec.Id), 'rootfs')).catch((e) => this.o.log(`unmount ${rec.Id.slice(0, 12)}: ${messageOf(e)}`));
-      })(),
+      this.runtimeDelete(rec).catch((e) => this.o.log(`runtime delete ${rec.Id.slice(0, 12)}: ${messageOf(e)}`)),
+      unmount(join(this.dir(rec.Id), 'rootfs')).catch((e) => this.o.log(`unmount ${rec.Id.slice(0, 12)}: ${messageOf(e)}`)),
       this.o.networks?.detach(rec.Id).catch((e) => this.o.log(`network detach ${rec.Id.slice(0, 12)}: ${messageOf(e)}`)),
     ]);
     const live = this.live.get(rec.Id);
@@ -769,13 +802,14 @@ export class LocalContainers implements ContainerService {
     rec.State.OOMKilled = oom;
     rec.State.FinishedAt = isoNow();
     if (rec.State.Health) rec.State.Health.Status = 'unhealthy';
-    await this.persist(rec);
+    const autoRemove = Boolean(rec.HostConfig['AutoRemove']) && !this.shuttingDown;
+    await this.persist(rec, { sync: !autoRemove });
     if (oom) this.emit(rec, 'oom');
     this.emit(rec, 'die', { exitCode: String(code) });
     this.emitVolumes(rec, 'unmount');
     live?.exit.resolve(code);
     this.resolveWaiters(rec, 'next-exit', code, error);
-    if (rec.HostConfig['AutoRemove'] && !this.shuttingDown) {
+    if (autoRemove) {
       setImmediate(() => {
         this.remove(rec.Id, { force: true, volumes: true }).catch((e) => this.o.log(`auto-remove ${rec.Id.slice(0, 12)}: ${messageOf(e)}`));
       });
@@ -933,8 +967,7 @@ export class LocalContainers implements ContainerService {
         await this.finishRunQuiet(rec);
       }
       setStatus(rec.State, 'removing');
-      const rt = this.runtimeFor(rec);
-      if (await rt.hasState(rec.Id)) await rt.delete(rec.Id, true).catch(() => undefined);
+      if (!this.runtimeClean.has(rec.Id) && (await this.runtimeFor(rec).hasState(rec.Id))) await this.runtimeDelete(rec).catch(() => undefined);
       await this.o.networks?.forget(rec.Id).catch(() => undefined);
       await unmount(join(this.dir(rec.Id), 'rootfs')).catch(() => undefined);
       // make the removal durable first: drop the record, then the files
@@ -942,6 +975,7 @@ export class LocalContainers implements ContainerService {
       this.recs.delete(rec.Id);
       this.names.delete(rec.Name);
       this.live.delete(rec.Id);
+      this.runtimeClean.delete(rec.Id);
       for (const e of rec.ExecIDs) this.execs.delete(e);
       await rm(this.dir(rec.Id), { recursive: true, force: true });
       await rm(join(this.sockDir, rec.Id.slice(0, 16)), { force: true }).catch(() => undefined);
@@ -961,7 +995,7 @@ export class LocalContainers implements ContainerService {
   }
 
   private async finishRunQuiet(rec: ContainerRecord): Promise<void> {
-    await this.runtimeFor(rec).delete(rec.Id, true).catch(() => undefined);
+    await this.runtimeDelete(rec).catch(() => undefined);
     setStatus(rec.State, 'exited');
     rec.State.ExitCode = rec.State.ExitCode || 137;
     rec.State.FinishedAt = isoNow();
@@ -1005,7 +1039,9 @@ export class LocalContainers implements ContainerService {
     const maxFile = this.rotation(rec).maxFile;
     const live = this.live.get(rec.Id);
     const follow = opts.follow && rec.State.Running;
-    const stopWhen = follow && live ? live.exit.promise.then(() => sleep(20)) : undefined;
+    // the exit resolves after the log pump drained the spool (finishRun): the json log is complete
+    // then, and the reader makes one more pass before it stops
+    const stopWhen = follow && live ? live.exit.promise : undefined;
     const pump = live?.pump;
     const sinceNs = opts.since !== undefined && opts.since > 0 ? BigInt(Math.floor(opts.since * 1e9)) : undefined;
     const untilNs = opts.until !== undefined && opts.until > 0 ? BigInt(Math.floor(opts.until * 1e9)) : undefined;
@@ -1070,10 +1106,12 @@ export class LocalContainers implements ContainerService {
     if (!this.live.has(rec.Id)) this.live.set(rec.Id, live);
     // not running: the session follows the next run (docker start -a attaches before start)
     if (!rec.State.Running && live.exit.settled) live.exit = deferred();
-    // The session ends at the end of the current run — or the next one, for a container not yet started.
+    // The session ends at the end of the current run — or the next one, for a container not yet
+    // started. The exit resolves only after the log pump drained the spool (finishRun), so the
+    // spool is complete then; the reader makes one more pass before it stops.
     const runEnd = (): Promise<unknown> => {
       const l = this.live.get(rec.Id)!;
-      return l.exit.promise.then(() => sleep(50));
+      return l.exit.promise;
     };
     const wantStream = (s: string) => (s === 'stdout' ? opts.stdout : opts.stderr);
     const self = this;

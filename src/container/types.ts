@@ -67,6 +67,8 @@ export interface ContainerRecord {
   Platform: string;
   /** Set when the daemon remaps user namespaces and the container did not opt out (--userns=host). */
   IdMap?: { uid: { hostID: number; size: number }; gid: { hostID: number; size: number } };
+  /** The writable layer is disposable (builder RUN containers): mounted volatile. */
+  Scratch?: boolean;
 }
 
 /** Guard helpers (youki style). */

@@ -75,7 +75,9 @@ export async function configureRuntimes(root: string, host: HostInfo): Promise<M
           `exec ${host.binaries['unshare']} -m --propagation private /bin/sh -c 'mount --bind "$0" /sys/fs/cgroup/unified/cgroup.controllers && exec ${crun} "$@"' ${empty} "$@"\n`,
       );
       await chmod(wrapper, 0o755);
-      out.set('crun', { name: 'crun', path: wrapper, globalArgs: [`--root=${join(rtDir, 'crun')}`], note: 'hybrid cgroups: crun runs with the cgroup2 controllers hidden' });
+      // only create/exec need the mask (conmon runs them through the wrapper); berthd's own verbs
+      // (start, kill, delete, state, pause, resume, update) run the plain binary
+      out.set('crun', { name: 'crun', path: wrapper, verbPath: crun, globalArgs: [`--root=${join(rtDir, 'crun')}`], note: 'hybrid cgroups: crun creates containers with the cgroup2 controllers hidden' });
     } else {
       out.set('crun', { name: 'crun', path: crun, globalArgs: [`--root=${join(rtDir, 'crun')}`] });
     }

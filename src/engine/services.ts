@@ -17,6 +17,11 @@ export interface CreateContainerOptions {
   /** The whole create body: Config fields at the top level plus HostConfig and NetworkingConfig. */
   body: Json;
   platform?: string;
+  /**
+   * In-daemon callers only (the builder's RUN containers): the writable layer is read once after
+   * the run and then thrown away, so it is mounted `volatile` like an auto-removed container's.
+   */
+  scratch?: boolean;
 }
 
 export interface LogsOptions {

@@ -3,18 +3,29 @@ import { open, rename, mkdir, readFile, rm, stat } from 'node:fs/promises';
 import { openSync, writeSync, fsyncSync, closeSync, renameSync, mkdirSync } from 'node:fs';
 import { dirname, join, basename } from 'node:path';
 
+/** Options of the atomic writers. */
+export interface AtomicWriteOptions {
+  /**
+   * fsync the file and its directory (default true). Without it the write is still atomic (a
+   * reader, or a restarted daemon after a crash of the process, sees the old or the new content),
+   * but after a power loss the old content may come back: only for state whose loss is harmless.
+   */
+  sync?: boolean;
+}
+
 /**
  * Write a file atomically: temp file in the same directory, fsync, rename, fsync the directory.
  * A reader sees either the old content or the new, never a torn write.
  */
-export async function writeFileAtomic(path: string, data: string | Uint8Array, mode = 0o644): Promise<void> {
+export async function writeFileAtomic(path: string, data: string | Uint8Array, mode = 0o644, opts: AtomicWriteOptions = {}): Promise<void> {
+  const sync = opts.sync ?? true;
   const dir = dirname(path);
   await mkdir(dir, { recursive: true });
   const tmp = join(dir, `.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`);
   const fh = await open(tmp, 'w', mode);
   try {
     await fh.writeFile(data);
-    await fh.sync();
+    if (sync) await fh.sync();
   } finally {
     await fh.close();
   }
@@ -24,7 +35,7 @@ export async function writeFileAtomic(path: string, data: string | Uint8Array, m
     await rm(tmp, { force: true });
     throw err;
   }
-  await fsyncDir(dir);
+  if (sync) await fsyncDir(dir);
 }
 
 /** Synchronous variant, for the few places that must not yield. */
@@ -57,8 +68,8 @@ export async function fsyncDir(dir: string): Promise<void> {
 }
 
 /** Write JSON atomically. */
-export async function writeJsonAtomic(path: string, value: unknown): Promise<void> {
-  await writeFileAtomic(path, JSON.stringify(value));
+export async function writeJsonAtomic(path: string, value: unknown, opts: AtomicWriteOptions = {}): Promise<void> {
+  await writeFileAtomic(path, JSON.stringify(value), 0o644, opts);
 }
 
 /** Read JSON, or undefined when the file does not exist. */

@@ -3,7 +3,8 @@
  * a short spawn; the snapshotter decides what to mount, this only does it.
  */
 import { execFile } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
+import { readFile, rm } from 'node:fs/promises';
+import { join } from 'node:path';
 import { internal } from '../base/errors.js';
 
 function run(cmd: string, args: string[]): Promise<void> {
@@ -19,10 +20,14 @@ function run(cmd: string, args: string[]): Promise<void> {
  * Mount an overlay filesystem. `lowerDirs` are given lowest first (image layer order);
  * overlayfs wants the top-most first, which this does.
  */
-export async function mountOverlay(lowerDirs: string[], upper: string, work: string, target: string): Promise<void> {
+export async function mountOverlay(lowerDirs: string[], upper: string, work: string, target: string, opts: { volatile?: boolean } = {}): Promise<void> {
   if (lowerDirs.length === 0) throw internal('overlay needs at least one lower dir');
   const lower = [...lowerDirs].reverse().join(':');
-  await run('mount', ['-t', 'overlay', 'overlay', '-o', `lowerdir=${lower},upperdir=${upper},workdir=${work}`, target]);
+  // volatile (Linux 5.10+): the overlay never syncs its upper filesystem, so unmounting it does not
+  // flush the whole host filesystem; after a crash its upper dir must be thrown away. The kernel
+  // refuses to mount a workdir once used that way until `work/incompat` is removed.
+  if (opts.volatile) await rm(join(work, 'work', 'incompat'), { recursive: true, force: true });
+  await run('mount', ['-t', 'overlay', 'overlay', '-o', `lowerdir=${lower},upperdir=${upper},workdir=${work}${opts.volatile ? ',volatile' : ''}`, target]);
 }
 
 /** Bind-mount src at target. */

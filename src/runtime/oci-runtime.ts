@@ -14,6 +14,13 @@ export interface RuntimeConfig {
   name: string;
   /** The executable conmon and berthd run (may be a wrapper script). */
   path: string;
+  /**
+   * The executable berthd runs itself for the verbs that create no process (start, state, kill,
+   * delete, pause, resume, update); `path` when absent. On a hybrid cgroup host crun refuses only
+   * `create` and `exec` (conmon runs those through the wrapper at `path`); every other verb works
+   * on the plain binary, which saves the wrapper's unshare + sh + mount on each call.
+   */
+  verbPath?: string;
   /** Global arguments placed before every verb (e.g. --root). */
   globalArgs: string[];
   /** A note shown by `berth info`, e.g. why a wrapper is used. */
@@ -116,14 +123,19 @@ export class OciRuntime {
     return [...this.config.globalArgs, ...args];
   }
 
+  /** The executable for verbs that create no process. */
+  private get bin(): string {
+    return this.config.verbPath ?? this.config.path;
+  }
+
   /** Let a created container run its process. */
   async start(id: string): Promise<void> {
-    await run(this.config.path, this.a('start', id));
+    await run(this.bin, this.a('start', id));
   }
 
   /** Send a signal (name without SIG or number). */
   async kill(id: string, signal: string, all = false): Promise<void> {
-    await run(this.config.path, this.a('kill', ...(all ? ['--all'] : []), id, signal));
+    await run(this.bin, this.a('kill', ...(all ? ['--all'] : []), id, signal));
   }
 
   /**
@@ -146,7 +158,7 @@ export class OciRuntime {
   /** Remove the runtime's record (and cgroup) of a container. Missing is fine. */
   async delete(id: string, force = false): Promise<void> {
     try {
-      await run(this.config.path, this.a('delete', ...(force ? ['--force'] : []), id));
+      await run(this.bin, this.a('delete', ...(force ? ['--force'] : []), id));
     } catch (err) {
       const m = (err as Error).message;
       if (/does not exist|not found|no such/i.test(m)) return;
@@ -157,7 +169,7 @@ export class OciRuntime {
   /** The runtime's view of a container, or undefined when it has none. */
   async state(id: string): Promise<RuntimeState | undefined> {
     try {
-      const out = await run(this.config.path, this.a('state', id));
+      const out = await run(this.bin, this.a('state', id));
       const j = JSON.parse(out) as { status: RuntimeState['status']; pid: number };
       return { status: j.status, pid: j.pid };
     } catch {
@@ -166,11 +178,11 @@ export class OciRuntime {
   }
 
   async pause(id: string): Promise<void> {
-    await run(this.config.path, this.a('pause', id));
+    await run(this.bin, this.a('pause', id));
   }
 
   async resume(id: string): Promise<void> {
-    await run(this.config.path, this.a('resume', id));
+    await run(this.bin, this.a('resume', id));
   }
 
   /** Apply new resource limits (OCI linux.resources JSON) to a running container. */
@@ -179,7 +191,7 @@ export class OciRuntime {
     const file = join(dir, 'resources.json');
     try {
       await writeFile(file, JSON.stringify(resources));
-      await run(this.config.path, this.a('update', '--resources', file, id));
+      await run(this.bin, this.a('update', '--resources', file, id));
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
