@@ -20,34 +20,17 @@ SIZE=${SIZE:-1073741824}
 RUNS=${RUNS:-3}
 OCTET=${BERTH_TEST_NET_OCTET:-214}
 work=$(mktemp -d /tmp/berth-tput-XXXXXX)
-sock=$work/berthd.sock
 bridge=bp$((RANDOM % 100000))
 bip=10.$OCTET.$((200 + RANDOM % 50)).1/24
-dpid=
 id=
 
-berth() { node dist/src/bin/berth.js -H "unix://$sock" "$@"; }
-
+. scripts/lib/scratch-daemon.sh
 finish() {
   [[ -n $id ]] && berth rm -f "$id" >/dev/null 2>&1 || true
-  if [[ -n $dpid ]]; then
-    kill "$dpid" 2>/dev/null || true
-    wait "$dpid" 2>/dev/null || true
-  fi
-  rm -rf "$work"
+  scratch_daemon_stop
 }
 trap finish EXIT
-
-node dist/src/bin/berthd.js --data-root "$work/root" -H "unix://$sock" --bridge "$bridge" --bip "$bip" >"$work/berthd.log" 2>&1 &
-dpid=$!
-for _ in $(seq 100); do berth version >/dev/null 2>&1 && break; sleep 0.1; done
-
-tar=/tmp/berth-test-cache/busybox.tar
-if [[ ! -s $tar ]]; then
-  mkdir -p /tmp/berth-test-cache
-  bash scripts/make-busybox-rootfs.sh "$tar" >/dev/null
-fi
-berth import --change 'CMD ["sh"]' "$tar" busybox:latest >/dev/null
+scratch_daemon_start "$work" "$bridge" "$bip"
 
 p_nc=$((31000 + RANDOM % 1000))
 p_socat=$((p_nc + 1000))

@@ -12,33 +12,17 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 RUNS=${RUNS:-20}
 OCTET=${BERTH_TEST_NET_OCTET:-214}
 work=$(mktemp -d /tmp/berth-start-XXXXXX)
-sock=$work/berthd.sock
 bridge=bs$((RANDOM % 100000))
 third=$((200 + RANDOM % 50))
 net=bs$((RANDOM % 100000))u
-dpid=
 
-berth() { node dist/src/bin/berth.js -H "unix://$sock" "$@"; }
-
+. scripts/lib/scratch-daemon.sh
 finish() {
   berth network rm "$net" >/dev/null 2>&1 || true
-  if [[ -n $dpid ]]; then
-    kill "$dpid" 2>/dev/null || true
-    wait "$dpid" 2>/dev/null || true
-  fi
-  rm -rf "$work"
+  scratch_daemon_stop
 }
 trap finish EXIT
-
-node dist/src/bin/berthd.js --data-root "$work/root" -H "unix://$sock" --bridge "$bridge" --bip "10.$OCTET.$third.1/24" >"$work/berthd.log" 2>&1 &
-dpid=$!
-for _ in $(seq 100); do berth version >/dev/null 2>&1 && break; sleep 0.1; done
-tar=/tmp/berth-test-cache/busybox.tar
-if [[ ! -s $tar ]]; then
-  mkdir -p /tmp/berth-test-cache
-  bash scripts/make-busybox-rootfs.sh "$tar" >/dev/null
-fi
-berth import --change 'CMD ["sh"]' "$tar" busybox:latest >/dev/null
+scratch_daemon_start "$work" "$bridge" "10.$OCTET.$third.1/24"
 berth network create --subnet "10.$OCTET.$((third + 1)).0/24" -o "com.docker.network.bridge.name=$net" "$net" >/dev/null
 
 ms() { local t0 t1; t0=$(date +%s%N); berth run --rm "$@" busybox true >/dev/null; t1=$(date +%s%N); echo $(((t1 - t0) / 1000000)); }
