@@ -18,6 +18,9 @@ import { errorReply, writeErrorResponse } from './errors.js';
 import { MAX_JSON_BODY, readBody, writeChunk } from './http-util.js';
 import { versionAtLeast } from './version.js';
 
+/** Pause between an upgraded response head and the first stream byte (see UpgradeIO.beginWith). */
+const HEAD_SETTLE_MS = 10;
+
 /** Content type of raw (TTY) streams. */
 export const RAW_STREAM = 'application/vnd.docker.raw-stream';
 /** Content type of multiplexed (non-TTY, API ≥ 1.42) streams. */
@@ -261,9 +264,13 @@ export class UpgradeIO implements HijackIO {
     this._started = true;
     const head = `HTTP/1.1 ${status}\r\n` + headerLines({ ...headers, ...this.headers }) + '\r\n';
     // Its own write, and wait until it reached the kernel, so no stream byte shares its segment
-    // (docker-py reads the raw socket under its HTTP reader; compat §3.5).
+    // (docker-py reads the raw socket under its HTTP reader; compat §3.5). Then a short pause: bytes
+    // already queued behind the head (an exec whose output exists before the head is written) could
+    // still land in the client's buffered read of the head and be swallowed; the client is blocked
+    // reading the head, so a few milliseconds let it take the head alone (dockerd gets the same
+    // spacing from the process spawn that follows its head).
     return new Promise((resolve) => {
-      this.socket.write(head, () => resolve());
+      this.socket.write(head, () => setTimeout(resolve, HEAD_SETTLE_MS));
     });
   }
 

@@ -1660,6 +1660,7 @@ export class LocalContainers implements ContainerService {
     await writeFile(logPath, '');
     const cuuid = execId.slice(0, 16);
     const exitWatch = this.watchExecExit(ex, rec);
+    let conmonPid = 0;
     try {
       const res = await spawnConmon({
         conmonPath: this.o.host.binaries['conmon'] ?? 'conmon',
@@ -1680,6 +1681,7 @@ export class LocalContainers implements ContainerService {
         execProcessSpec: join(ex.dir, 'process.json'),
       });
       ex.Pid = res.pid;
+      conmonPid = res.conmonPid;
       ex.Running = true;
     } catch (err) {
       exitWatch.cancel();
@@ -1708,7 +1710,10 @@ export class LocalContainers implements ContainerService {
     }
     const ac = new AbortController();
     const signal = opts.signal ? AbortSignal.any([opts.signal, ac.signal]) : ac.signal;
-    const stopWhen = ex.exit.promise.then(() => sleep(30));
+    // conmon writes the exit file as the process ends, and may still be copying the last output
+    // from the pipes into exec.log: the output ends when conmon itself has exited (then the reader
+    // drains the file once more)
+    const stopWhen = ex.exit.promise.then(() => waitForPidGone(conmonPid, 2000));
     const wantOut = ex.OpenStdout;
     const wantErr = ex.OpenStderr;
     async function* output(): AsyncGenerator<OutputChunk> {
@@ -1869,6 +1874,20 @@ export class LocalContainers implements ContainerService {
 
 function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
+}
+
+/** Resolves once `pid` no longer exists (polled every 5 ms), or after `maxMs`. */
+async function waitForPidGone(pid: number, maxMs: number): Promise<void> {
+  if (!(pid > 0)) return sleep(30);
+  const until = Date.now() + maxMs;
+  while (Date.now() < until) {
+    try {
+      process.kill(pid, 0);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ESRCH') return;
+    }
+    await sleep(5);
+  }
 }
 
 function streamDone(s: Readable): Promise<void> {
