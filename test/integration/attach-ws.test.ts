@@ -8,7 +8,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { connect, type Socket } from 'node:net';
 import { test } from 'node:test';
 
-import { cleanup, firstSkip, importBusybox, requireBinary, requireBuilt, requireRoot, startDaemon, waitFor, type TestDaemon } from './harness.js';
+import { cleanup, firstSkip, importBusybox, requireBinary, requireBuilt, requireRoot, startDaemon, waitFor, Waiters, type TestDaemon } from './harness.js';
 
 const skip = firstSkip(requireRoot(), requireBuilt(), requireBinary('conmon'), requireBinary('crun'), requireBinary('socat'));
 
@@ -25,17 +25,17 @@ class WsClient {
   status = 0;
   headers: Record<string, string> = {};
   ended = false;
-  private waiters: Array<() => void> = [];
+  private readonly waiters = new Waiters();
 
   private constructor(readonly sock: Socket) {
     sock.on('data', (d: Buffer) => {
       this.buf = Buffer.concat([this.buf, d]);
       this.parse();
-      for (const w of this.waiters.splice(0)) w();
+      this.waiters.wake();
     });
     sock.on('end', () => {
       this.ended = true;
-      for (const w of this.waiters.splice(0)) w();
+      this.waiters.wake();
     });
     sock.on('error', () => undefined);
   }
@@ -91,16 +91,7 @@ class WsClient {
   }
 
   until(cond: () => boolean, ms = 15_000): Promise<void> {
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`websocket: condition not met; frames ${JSON.stringify(this.text())}`)), ms);
-      const check = (): void => {
-        if (cond()) {
-          clearTimeout(timer);
-          resolve();
-        } else this.waiters.push(check);
-      };
-      check();
-    });
+    return this.waiters.until(cond, ms, () => `websocket: condition not met; frames ${JSON.stringify(this.text())}`);
   }
 
   /** Concatenated payloads of data frames. */

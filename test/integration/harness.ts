@@ -585,3 +585,28 @@ export async function importBusybox(h: TestDaemon): Promise<string> {
   const out = await h.cliOk(['import', '--change', 'CMD ["sh"]', tar, 'busybox:latest'], { timeoutMs: 120_000 });
   return out.trim();
 }
+
+/**
+ * Conditions that test clients wait for, re-checked on every wake() (call it from the socket's
+ * 'data' and 'end' handlers). until() rejects with describe()'s text after `ms`.
+ */
+export class Waiters {
+  private list: Array<() => void> = [];
+
+  wake(): void {
+    for (const w of this.list.splice(0)) w();
+  }
+
+  until(cond: () => boolean, ms: number, describe: () => string): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(describe())), ms);
+      const check = (): void => {
+        if (cond()) {
+          clearTimeout(timer);
+          resolve();
+        } else this.list.push(check);
+      };
+      check();
+    });
+  }
+}

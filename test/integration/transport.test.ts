@@ -9,7 +9,7 @@ import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { test } from 'node:test';
 
-import { cleanup, firstSkip, importBusybox, requireBinary, requireBuilt, requireRoot, runCommand, startDaemon, waitFor, type TestDaemon } from './harness.js';
+import { cleanup, firstSkip, importBusybox, requireBinary, requireBuilt, requireRoot, runCommand, startDaemon, waitFor, Waiters, type TestDaemon } from './harness.js';
 
 const DOCKER = '/usr/local/bin/docker';
 const skip = firstSkip(requireRoot(), requireBuilt(), requireBinary('conmon'), requireBinary('socat'));
@@ -18,7 +18,7 @@ const skip = firstSkip(requireRoot(), requireBuilt(), requireBinary('conmon'), r
 class Conn {
   data = Buffer.alloc(0);
   ended = false;
-  private waiters: Array<() => void> = [];
+  private readonly waiters = new Waiters();
   readonly sock: Socket;
 
   constructor(h: TestDaemon) {
@@ -35,7 +35,7 @@ class Conn {
   }
 
   private wake(): void {
-    for (const w of this.waiters.splice(0)) w();
+    this.waiters.wake();
   }
 
   text(): string {
@@ -43,16 +43,7 @@ class Conn {
   }
 
   until(cond: () => boolean, ms = 15_000): Promise<void> {
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`condition not met; got ${JSON.stringify(this.text().slice(-400))}`)), ms);
-      const check = (): void => {
-        if (cond()) {
-          clearTimeout(timer);
-          resolve();
-        } else this.waiters.push(check);
-      };
-      check();
-    });
+    return this.waiters.until(cond, ms, () => `condition not met; got ${JSON.stringify(this.text().slice(-400))}`);
   }
 
   /** Wait for a complete Content-Length response after byte offset `from`; returns its status and body. */
