@@ -190,6 +190,15 @@ export class LocalContainers implements ContainerService {
     this.runtimeClean.add(rec.Id);
   }
 
+  /**
+   * {@link runtimeDelete}, skipped when berth knows the runtime holds no record of the container
+   * (runtimeClean) or the runtime's state directory shows none.
+   */
+  private async runtimeDeleteIfAny(rec: ContainerRecord): Promise<void> {
+    if (this.runtimeClean.has(rec.Id) || !(await this.runtimeFor(rec).hasState(rec.Id))) return;
+    await this.runtimeDelete(rec);
+  }
+
   /** Resolve a container reference: full id, name (with or without "/"), unique id prefix. */
   private find(ref: string): ContainerRecord {
     const r = ref.trim();
@@ -676,9 +685,8 @@ export class LocalContainers implements ContainerService {
       // rebuilt at every start and read by the runtime right away: atomic, no fsync needed
       await writeJsonAtomic(join(bundle, 'config.json'), spec, { sync: false });
       await rm(join(this.exitDir, rec.Id), { force: true });
-      // a leftover runtime record (daemon restart, failed start) would make `create` fail; skip the
-      // delete when berth knows (runtimeClean) or the runtime's state dir shows there is none
-      if (!this.runtimeClean.has(rec.Id) && (await rt.hasState(rec.Id))) await this.runtimeDelete(rec).catch(() => undefined);
+      // a leftover runtime record (daemon restart, failed start) would make `create` fail
+      await this.runtimeDeleteIfAny(rec).catch(() => undefined);
       this.runtimeClean.delete(rec.Id);
       const live: Live = this.live.get(rec.Id) ?? { exit: deferred(), pendingStdin: [], startedAtMs: Date.now() };
       // attach sessions opened before start already wait on the pending deferred: keep it
@@ -967,7 +975,7 @@ export class LocalContainers implements ContainerService {
         await this.finishRunQuiet(rec);
       }
       setStatus(rec.State, 'removing');
-      if (!this.runtimeClean.has(rec.Id) && (await this.runtimeFor(rec).hasState(rec.Id))) await this.runtimeDelete(rec).catch(() => undefined);
+      await this.runtimeDeleteIfAny(rec).catch(() => undefined);
       await this.o.networks?.forget(rec.Id).catch(() => undefined);
       await unmount(join(this.dir(rec.Id), 'rootfs')).catch(() => undefined);
       // make the removal durable first: drop the record, then the files
