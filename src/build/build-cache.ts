@@ -45,7 +45,8 @@ export class BuildCache {
   /** Record a key's image id. */
   async put(key: string, imageId: string): Promise<void> {
     await mkdir(this.dir, { recursive: true });
-    await writeFileAtomic(join(this.dir, key), `${imageId}\n`);
+    // no fsync: an entry lost to a power cut is a cache miss (get() ignores anything but an id)
+    await writeFileAtomic(join(this.dir, key), `${imageId}\n`, 0o644, { sync: false });
   }
 
   /** Forget one key (its image is gone). */

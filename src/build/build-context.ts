@@ -4,6 +4,7 @@
  * symlinks resolved inside the context only, and a content hash (not mtime) for the cache.
  */
 import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
 import { lstat, readdir, readFile, readlink, rm } from 'node:fs/promises';
 import { join, posix } from 'node:path';
 import type { Stats } from 'node:fs';
@@ -152,15 +153,29 @@ export async function resolveSources(root: string, specs: readonly string[], wha
   return out;
 }
 
-/** A hash of the sources' paths, modes, link targets and file contents (mtime is left out). */
-export async function hashSources(sources: readonly ResolvedSource[]): Promise<string> {
+/** sha256 (hex) and inode of context files, recorded while the context was unpacked. */
+export type FileDigests = Map<string, { sha256: string; ino: number }>;
+
+async function fileSha256(path: string): Promise<string> {
+  const h = createHash('sha256');
+  for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 })) h.update(chunk as Buffer);
+  return h.digest('hex');
+}
+
+/**
+ * A hash of the sources' paths, modes, link targets and file contents (mtime is left out). A
+ * file's content enters as its sha256, taken from `known` (hashed while the context arrived) when
+ * the path still holds the same inode, else read now.
+ */
+export async function hashSources(sources: readonly ResolvedSource[], known?: FileDigests): Promise<string> {
   const h = createHash('sha256');
   for (const s of sources) {
     h.update(`S ${s.name} ${s.isDir}\n`);
     for (const e of s.entries) {
       h.update(`${e.rel}\0${e.st.mode}\0${e.linkTarget ?? ''}\0`);
       if (e.st.isFile()) {
-        h.update(await readFile(e.host));
+        const k = known?.get(e.host);
+        h.update(k && k.ino === e.st.ino ? k.sha256 : await fileSha256(e.host));
       }
       h.update('\n');
     }

@@ -1,9 +1,12 @@
 /**
  * The classic builder: runs a parsed Dockerfile step by step. Every RUN executes in a real
  * container through the engine's container service (create → start → wait → commit the upper dir
- * → remove), with its `--mount`s (cache, bind, tmpfs, secret) and `--network`; COPY/ADD write a tar
- * into a created (never started) container with putArchive and commit it (`--link`: into an empty
- * layer of its own); config instructions commit the new config without a layer (`empty_layer`).
+ * → remove, the removal overlapping the next steps), with its `--mount`s (cache, bind, tmpfs,
+ * secret) and `--network`; COPY/ADD write the new layer's directory themselves (files copied in the
+ * kernel; the parent image is looked at through its layer dirs) and hand it to the image store,
+ * which moves it into place (through a created, never started container with putArchive only when
+ * the destination path has symlinks or ADD unpacks an archive; `--link`: a layer of its own);
+ * config instructions commit the new config without a layer (`empty_layer`).
  * Stages the target needs run concurrently as soon as the stages they use are built; their
  * messages are streamed stage by stage in Dockerfile order, so the classic output stays sequential.
  * Each step's result is cached under <root>/build-cache, keyed like Docker's (parent, instruction,
@@ -20,17 +23,18 @@ import type { BuildOptions, BuildService, ContainerService, Json } from '../engi
 import { mountOverlay, unmount } from '../host/mount.js';
 import { applyChanges, hostArchitecture, type ImageConfig, type ImageRunConfig } from '../oci/index.js';
 import type { CommitFromUpperOptions } from '../image/index.js';
-import { extractInto, resolveInRoot } from '../snapshot/index.js';
+import { extractInto, resolveInRoot, writeEntries, type HostEntry } from '../snapshot/index.js';
 import { BuildCache, cacheKey } from './build-cache.js';
-import { applyDockerignore, hashSources, resolveSources, type ResolvedSource } from './build-context.js';
+import { applyDockerignore, hashSources, resolveSources, type FileDigests, type ResolvedSource } from './build-context.js';
 import { flagValue, flagValues, parseDockerfile, splitStages, type Instruction, type Stage } from './dockerfile-parser.js';
+import { unionLstat } from './layer-view.js';
 import { CacheMountRegistry, mountCacheKey, parseRunMount, parseRunNetwork, prepareRunMounts, removeMountPoints, type RunMount } from './run-mounts.js';
 import { envLookup, expandWord, expandWords, parseKeyValuePairs, splitRaw, type Lookup } from './shell-words.js';
 
 /** What the builder needs from the image store. */
 export interface BuilderImages {
   /** A local image; `layerDirs` are its unpacked layers, lowest first. Not-found when missing. */
-  resolve(ref: string): Promise<{ id: string; config: ImageConfig; layerDirs: string[] }>;
+  resolve(ref: string): Promise<{ id: string; config: ImageConfig; layerDirs: string[]; layerOpaque?: Array<readonly string[] | undefined> }>;
   /** Pull from a registry; yields Docker's pull progress messages. */
   pull(ref: string, opts: { signal?: AbortSignal; platform?: string }): AsyncIterable<Json>;
   commitFromUpper(opts: CommitFromUpperOptions): Promise<string>;
@@ -208,10 +212,14 @@ export class ClassicBuilder implements BuildService {
     const tmpRoot = join(this.o.root, 'build-tmp');
     await mkdir(tmpRoot, { recursive: true });
     const work = await mkdtemp(join(tmpRoot, 'b-'));
+    // removals of finished RUN containers, left to run beside the next steps
+    const cleanups: Array<Promise<void>> = [];
     try {
       const ctx = join(work, 'context');
       await mkdir(ctx);
-      await extractInto(ctx, '/', opts.context);
+      // each file is hashed as it arrives: COPY cache keys need no second read of the context
+      const digests: FileDigests = new Map();
+      await extractInto(ctx, '/', opts.context, { onFileDigest: (p, sha256, ino) => digests.set(p, { sha256, ino }) });
       const dfName = opts.dockerfile || 'Dockerfile';
       let dfText: string;
       try {
@@ -220,13 +228,15 @@ export class ClassicBuilder implements BuildService {
         throw invalidArgument(`Cannot locate specified Dockerfile: ${dfName}`);
       }
       await applyDockerignore(ctx);
-      yield* this.runDockerfile(dfText, ctx, work, opts);
+      yield* this.runDockerfile(dfText, ctx, work, opts, digests, cleanups);
     } finally {
+      // nothing the build started outlives its response
+      await Promise.allSettled(cleanups);
       await rm(work, { recursive: true, force: true }).catch(() => undefined);
     }
   }
 
-  private async *runDockerfile(text: string, ctx: string, work: string, opts: BuildOptions): AsyncGenerator<Json> {
+  private async *runDockerfile(text: string, ctx: string, work: string, opts: BuildOptions, digests: FileDigests, cleanups: Array<Promise<void>>): AsyncGenerator<Json> {
     const df = parseDockerfile(text);
     const plan = splitStages(df);
     const esc = df.escape;
@@ -329,7 +339,7 @@ export class ClassicBuilder implements BuildService {
     for (const si of order) {
       const out = new StageOutput();
       outputs.set(si, out);
-      const c: StepContext = { ctx, work, opts, esc, buildArgs, usedArgs, meta, signal, stageResult, stageRef: (r) => stageRef(r, si) };
+      const c: StepContext = { ctx, digests, cleanups, work, opts, esc, buildArgs, usedArgs, meta, signal, stageResult, stageRef: (r) => stageRef(r, si) };
       const p = this.buildStage(plan.stages[si]!, firstStep.get(si)!, total, metaLookup, depsOf(si), states, c, out);
       states.set(si, p);
       p.then(
@@ -635,7 +645,8 @@ export class ClassicBuilder implements BuildService {
     return { ...st.config, Entrypoint: st.config.Entrypoint ?? null, Cmd: st.config.Cmd ?? null } as unknown as Json;
   }
 
-  private async commit(st: StageState, containerId: string, upperDir: string, createdBy: string, emptyLayer = false): Promise<string> {
+  /** `ownUpper`: the builder wrote `upperDir` itself (not a container's), and it may be moved into the layer store. */
+  private async commit(st: StageState, containerId: string, upperDir: string, createdBy: string, emptyLayer = false, ownUpper = false): Promise<string> {
     return this.o.images.commitFromUpper({
       upperDir,
       ...(st.imageId ? { parentId: st.imageId } : {}),
@@ -643,6 +654,7 @@ export class ClassicBuilder implements BuildService {
       containerId,
       createdBy,
       emptyLayer,
+      ownUpper,
       ...(st.author ? { author: st.author } : {}),
     });
   }
@@ -651,7 +663,7 @@ export class ClassicBuilder implements BuildService {
   private async commitConfig(st: StageState, work: string, createdBy: string): Promise<string> {
     const empty = await mkdtemp(join(work, 'empty-'));
     try {
-      return await this.commit(st, '', empty, createdBy, true);
+      return await this.commit(st, '', empty, createdBy, true, true);
     } finally {
       await rm(empty, { recursive: true, force: true });
     }
@@ -722,7 +734,7 @@ export class ClassicBuilder implements BuildService {
         const src = await resolveSources(c.ctx, [m.source === '/' ? '.' : m.source], 'RUN --mount').catch(() => {
           throw invalidArgument(`dockerfile parse error on line ${inst.line}: failed to mount ${m.source}: not found in build context or excluded by .dockerignore`);
         });
-        bindParts.push(`${m.target}=${await hashSources(src)}`);
+        bindParts.push(`${m.target}=${await hashSources(src, c.digests)}`);
       } else {
         bindParts.push(`${m.target}=${(await this.sourceLayers(m.from, c)).id}`);
       }
@@ -774,8 +786,12 @@ export class ClassicBuilder implements BuildService {
       const createdBy = inst.json ? cmd.join(' ') : `${argEnv.length ? `|${argEnv.length} ${argEnv.join(' ')} ` : ''}${cmd.join(' ')}`;
       st.imageId = await this.commit(st, Id, upper, createdBy);
     } finally {
-      if (Id) await this.o.containers.remove(Id, { force: true, volumes: true }).catch(() => undefined);
-      await prepared.release();
+      // the container goes (then its mounts) while the next steps run; the build waits for it at its end
+      const removed = (async () => {
+        if (Id) await this.o.containers.remove(Id, { force: true, volumes: true }).catch(() => undefined);
+        await prepared.release();
+      })();
+      c.cleanups.push(removed.catch(() => undefined));
     }
     yield { stream: ` ---> Removed intermediate container ${short(Id)}\n` };
     await this.cache.put(key, st.imageId);
@@ -801,11 +817,20 @@ export class ClassicBuilder implements BuildService {
     createdBy: string,
   ): Promise<string | undefined> {
     const img = await this.o.images.resolve(st.imageId);
-    const view = await mountTree(img.layerDirs, c.work);
-    releases.push(view.release);
+    let look: (p: string) => Promise<import('node:fs').Stats | undefined>;
+    const opaque = img.layerOpaque;
+    if (opaque && opaque.length === img.layerDirs.length && opaque.every((o) => o !== undefined)) {
+      // every layer's opaque dirs are known: look through the stack without mounting it
+      const layers = img.layerDirs.map((dir, i) => ({ dir, opaque: new Set(opaque[i]!) }));
+      look = (p) => unionLstat(layers, p);
+    } else {
+      const view = await mountTree(img.layerDirs, c.work);
+      releases.push(view.release);
+      look = (p) => lstat(join(view.root, p)).catch(() => undefined);
+    }
     const seen = new Map<string, import('node:fs').Stats | undefined>();
     const lst = async (p: string): Promise<import('node:fs').Stats | undefined> => {
-      if (!seen.has(p)) seen.set(p, await lstat(join(view.root, p)).catch(() => undefined));
+      if (!seen.has(p)) seen.set(p, await look(p));
       return seen.get(p);
     };
     const chain = (p: string): string[] => {
@@ -843,8 +868,8 @@ export class ClassicBuilder implements BuildService {
       await chown(host, s.uid, s.gid);
       await chmod(host, s.mode & 0o7777);
     }
-    await extractInto(upper, '/', packEntries(entries));
-    return this.commit(st, '', upper, createdBy);
+    await writeEntries(upper, entries.map(hostEntry));
+    return this.commit(st, '', upper, createdBy, false, true);
   }
 
   /** `--chown=user:group` with names looked up in the stage image's /etc/passwd and /etc/group. */
@@ -949,7 +974,7 @@ export class ClassicBuilder implements BuildService {
       }
       const workdir = st.config.WorkingDir || '/';
       const destAbs = destRaw.startsWith('/') ? destRaw : posix.join(workdir, destRaw);
-      const hash = await hashSources(sources);
+      const hash = await hashSources(sources, c.digests);
       const key = cacheKey({ parent: st.imageId, instruction: `${what} ${JSON.stringify(inst.flags.filter((f) => !f.startsWith('--from=')))} ${JSON.stringify(owner)} ${JSON.stringify(srcSpecs)} ${destAbs} ${fromFlag ? 'from' : ''}`, contentHash: hash });
       if (yield* this.tryCache(key, st, c)) return;
       const kind = sources.length === 1 ? (sources[0]!.isDir ? 'dir' : 'file') : 'multi';
@@ -1009,12 +1034,14 @@ export class ClassicBuilder implements BuildService {
         const upper = await mkdtemp(join(c.work, 'upper-'));
         staged.push(upper);
         const { entries, archives } = plan(await destIsDirFor(async () => false));
-        await extractInto(upper, '/', packEntries(entries));
+        await writeEntries(upper, entries.map(hostEntry));
         for (const a of archives) {
           await mkdir(await resolveInRoot(upper, a.dest), { recursive: true });
           await extractInto(upper, a.dest, await openArchive(a.file));
         }
-        st.imageId = await this.commit(st, '', upper, createdBy);
+        // an unpacked ADD archive may hold names that mean whiteouts in a layer tar: that tree is
+        // unpacked again from its tar, so the layer matches what the tar says
+        st.imageId = await this.commit(st, '', upper, createdBy, false, archives.length === 0);
       }
       await this.cache.put(key, st.imageId);
       yield { stream: ` ---> ${short(st.imageId)}\n` };
@@ -1027,6 +1054,10 @@ export class ClassicBuilder implements BuildService {
 
 interface StepContext {
   ctx: string;
+  /** Content hashes of the context's files, taken while it was unpacked. */
+  digests: FileDigests;
+  /** Background work the build waits for before it ends (RUN container removals). */
+  cleanups: Array<Promise<void>>;
   work: string;
   opts: BuildOptions;
   esc: string;
@@ -1047,6 +1078,11 @@ function entryFor(name: string, e: { host: string; st: import('node:fs').Stats; 
   if (e.st.isDirectory()) return { header: { ...base, name: `${rel}/`, type: 'directory', mode } };
   if (e.st.isSymbolicLink()) return { header: { ...base, type: 'symlink', linkname: e.linkTarget ?? '', mode: 0o777 } };
   return { header: { ...base, type: 'file', mode, size: e.st.size }, data: e.host };
+}
+
+/** A planned COPY entry as {@link writeEntries} takes it (file content copied from the source). */
+function hostEntry(e: { header: tarStream.Headers; data?: string }): HostEntry {
+  return e.data !== undefined ? { header: e.header, copyFrom: e.data } : { header: e.header };
 }
 
 /** A tar stream of planned COPY entries, file contents read as the tar is consumed. */

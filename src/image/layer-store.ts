@@ -5,7 +5,7 @@
  * without `layer.json` is incomplete and removed by {@link LayerStore.init}.
  */
 import { randomBytes } from 'node:crypto';
-import { readdir, rename, rm, stat } from 'node:fs/promises';
+import { chmod, mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 
@@ -21,6 +21,12 @@ export interface LayerInfo {
   parent: string;
   /** Bytes of file content unpacked. */
   size: number;
+  /**
+   * Directories of the layer marked opaque (overlay xattr), relative to its root ("" = the root).
+   * Lets the builder look through a stack of layers without mounting it. Absent in layers
+   * recorded before berth kept it.
+   */
+  opaque?: string[];
 }
 
 /** The on-disk layer store. */
@@ -79,28 +85,61 @@ export class LayerStore {
       const r = await applyLayer(tar, join(tmp, 'diff'), opts.signal ? { signal: opts.signal } : {});
       if (opts.beforeCommit) await opts.beforeCommit(r.diffId);
       const chainId = parentChain ? chainIds([parentChain, r.diffId])[1]! : r.diffId;
-      const existing = this.cache.get(chainId);
-      if (existing) return existing;
-      const info: LayerInfo = { chainId, diffId: r.diffId, parent: parentChain ?? '', size: r.size };
-      await writeJsonAtomic(join(tmp, 'layer.json'), info);
-      const final = join(this.dir, chainId.slice(7));
-      try {
-        await rename(tmp, final);
-      } catch (err) {
-        const code = (err as NodeJS.ErrnoException).code;
-        if (code !== 'ENOTEMPTY' && code !== 'EEXIST') throw err;
-        // a concurrent register of the same layer won
-        const won = await readJsonIfExists<LayerInfo>(join(final, 'layer.json'));
-        if (!won) throw err;
-        this.cache.set(chainId, won);
-        return won;
-      }
-      await fsyncDir(this.dir);
-      this.cache.set(chainId, info);
-      return info;
+      return await this.commitTmp(tmp, { chainId, diffId: r.diffId, parent: parentChain ?? '', size: r.size, opaque: r.opaque });
     } finally {
       await rm(tmp, { recursive: true, force: true });
     }
+  }
+
+  /**
+   * Commit an already unpacked tree as a layer by moving it into the store (no copy): `dir` must be
+   * in overlay lower-dir form (whiteouts as char 0:0, opaque xattrs) and on the store's file system,
+   * `diffId` the digest of its layer tar. `dir` is gone afterwards unless the call fails or returns
+   * undefined (another file system: the caller registers the tar instead). When the layer already
+   * exists, the existing one is returned and `dir` is left alone.
+   */
+  async adopt(dir: string, diffId: string, parentChain: string | undefined, size: number, opaque: string[]): Promise<LayerInfo | undefined> {
+    const chainId = parentChain ? chainIds([parentChain, diffId])[1]! : diffId;
+    const existing = this.cache.get(chainId);
+    if (existing) return existing;
+    const tmp = join(this.dir, `tmp-${randomBytes(8).toString('hex')}`);
+    await mkdir(tmp, { recursive: true });
+    try {
+      try {
+        await rename(dir, join(tmp, 'diff'));
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'EXDEV') return undefined;
+        throw err;
+      }
+      // the root of an unpacked layer is 0755 root:root (applyLayer's mkdir)
+      await chmod(join(tmp, 'diff'), 0o755);
+      return await this.commitTmp(tmp, { chainId, diffId, parent: parentChain ?? '', size, opaque });
+    } finally {
+      await rm(tmp, { recursive: true, force: true });
+    }
+  }
+
+  /** Record `info` in `tmp` (holding `diff/`) and rename it into place; a concurrent twin wins. */
+  private async commitTmp(tmp: string, info: LayerInfo): Promise<LayerInfo> {
+    const { chainId } = info;
+    const existing = this.cache.get(chainId);
+    if (existing) return existing;
+    await writeJsonAtomic(join(tmp, 'layer.json'), info);
+    const final = join(this.dir, chainId.slice(7));
+    try {
+      await rename(tmp, final);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code !== 'ENOTEMPTY' && code !== 'EEXIST') throw err;
+      // a concurrent register of the same layer won
+      const won = await readJsonIfExists<LayerInfo>(join(final, 'layer.json'));
+      if (!won) throw err;
+      this.cache.set(chainId, won);
+      return won;
+    }
+    await fsyncDir(this.dir);
+    this.cache.set(chainId, info);
+    return info;
   }
 
   /** Delete a layer directory. */

@@ -266,3 +266,42 @@ test('commitFromUpper adds a layer, applies config and changes, keeps parent lay
     assert.deepEqual(await readdir(join(root, 'layers')), []);
   });
 });
+
+test('commitFromUpper ownUpper: the tree becomes the layer (moved, not unpacked again) with the same DiffID and blob a copy would give', { skip: !isRoot && 'needs root' }, async () => {
+  await withService(async ({ svc, root }) => {
+    const base = await svc.import(Readable.from([await rootfsTar()]), { repo: 'base' });
+    const make = async (dir: string): Promise<void> => {
+      await mkdir(join(dir, 'srv'), { recursive: true });
+      await writeFile(join(dir, 'srv/data'), 'payload');
+    };
+    // the same tree committed both ways
+    const copied = join(root, 'copied');
+    const owned = join(root, 'owned');
+    await make(copied);
+    await make(owned);
+    const t = new Date(1_600_000_000_000);
+    const { utimes } = await import('node:fs/promises');
+    for (const d of [copied, owned]) {
+      await utimes(join(d, 'srv/data'), t, t);
+      await utimes(join(d, 'srv'), t, t);
+    }
+    const moved = await svc.commitFromUpper({ upperDir: owned, parentId: base, containerConfig: {}, containerId: '', ownUpper: true });
+    const viaTar = await svc.commitFromUpper({ upperDir: copied, parentId: base, containerConfig: {}, containerId: '' });
+    const diffs = async (id: string): Promise<string[]> => ((await svc.inspect(id)).RootFS as { Layers: string[] }).Layers;
+    assert.deepEqual(await diffs(moved), await diffs(viaTar));
+    await assert.rejects(stat(owned)); // moved into the layer store
+    await stat(copied); // a container's upper dir stays where it is
+    const r = await svc.resolve(moved);
+    assert.equal(await readFile(join(r.layerDirs[1]!, 'srv/data'), 'utf8'), 'payload');
+    assert.deepEqual(r.layerOpaque, [[], []]);
+    // a commit of another such tree onto an existing layer keeps the existing layer (and the tree)
+    const again = join(root, 'again');
+    await make(again);
+    await utimes(join(again, 'srv/data'), t, t);
+    await utimes(join(again, 'srv'), t, t);
+    const third = await svc.commitFromUpper({ upperDir: again, parentId: base, containerConfig: {}, containerId: '', ownUpper: true });
+    assert.deepEqual(await diffs(third), await diffs(viaTar));
+    assert.equal((await svc.resolve(third)).layerDirs[1], r.layerDirs[1]);
+    await stat(again);
+  });
+});

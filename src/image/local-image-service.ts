@@ -36,7 +36,7 @@ import { inspectDistribution, searchRegistry, type RegistryQueryOptions, type Se
 import { credentialsFromAuth, pullImage, type PullImageOptions } from './pull.js';
 import { pushImage, type PushImageOptions } from './push.js';
 import { checkFilterKeys, globMatch, matchLabels, parseBoolFilter, parseUntil } from './image-filters.js';
-import { LayerStore } from './layer-store.js';
+import { LayerStore, type LayerInfo } from './layer-store.js';
 import { BlobSources } from './blob-sources.js';
 
 /** Image event hook: Docker image actions `import`, `tag`, `untag`, `delete`. */
@@ -75,6 +75,8 @@ export interface ResolvedImage {
   config: ImageConfig;
   /** Overlay lower dirs, lowest layer first. */
   layerDirs: string[];
+  /** Per layer dir: its opaque directories ("" = its root), or undefined when not recorded. */
+  layerOpaque: Array<readonly string[] | undefined>;
   /** Familiar name the image was found by (`busybox:latest`), or its first tag, or its id. */
   ref: string;
 }
@@ -101,6 +103,13 @@ export interface CommitFromUpperOptions {
    * without a parent (an image keeps at least one layer).
    */
   emptyLayer?: boolean;
+  /**
+   * The caller wrote `upperDir` itself (the builder's COPY layers: no overlay xattrs, no xattrs at
+   * all) and gives it up: it becomes the layer's directory by a rename instead of being unpacked
+   * again from the blob, and the blob's bytes are not fsynced (Docker leaves layer data unsynced
+   * too; the image's metadata still is). `upperDir` is gone afterwards.
+   */
+  ownUpper?: boolean;
   signal?: AbortSignal;
 }
 
@@ -318,7 +327,7 @@ export class LocalImageService implements ImageService {
     const { img, byName } = this.lookup(ref);
     const chains = chainIds(img.config.rootfs.diff_ids);
     const display = byName ? familiarString(byName) : (this.repoTags(img.rec.id)[0] ?? img.rec.id);
-    return { id: img.rec.id, config: structuredClone(img.config), layerDirs: chains.map((c) => this.layers.diffDir(c)), ref: display };
+    return { id: img.rec.id, config: structuredClone(img.config), layerDirs: chains.map((c) => this.layers.diffDir(c)), layerOpaque: chains.map((c) => this.layers.get(c)?.opaque), ref: display };
   }
 
   /** A local image's record, config and manifest (for push and save). Throws "No such image". */
@@ -878,8 +887,18 @@ export class LocalImageService implements ImageService {
     const parentChain = chainIds(parentDiffs).at(-1);
     const sig = opts.signal ? { signal: opts.signal } : {};
     const empty = Boolean(opts.emptyLayer && parent && parentDiffs.length > 0);
-    const blob = empty ? undefined : await this.content.ingest(packLayerFromUpper(opts.upperDir), sig);
-    const layer = blob ? await this.layers.register(this.content.openBlob(blob.digest), parentChain, sig) : undefined;
+    let blob: { digest: string; size: number } | undefined;
+    let layer: LayerInfo | undefined;
+    if (!empty && opts.ownUpper) {
+      // one pass over the tree: the tar is hashed (digest = DiffID: local layers stay uncompressed)
+      // and stored, and the tree itself becomes the layer
+      const stats = { fileBytes: 0 };
+      blob = await this.content.ingest(packLayerFromUpper(opts.upperDir, { xattrs: false, stats }), { ...sig, sync: false });
+      layer = await this.layers.adopt(opts.upperDir, blob.digest, parentChain, stats.fileBytes, []);
+    } else if (!empty) {
+      blob = await this.content.ingest(packLayerFromUpper(opts.upperDir), sig);
+    }
+    if (blob && !layer) layer = await this.layers.register(this.content.openBlob(blob.digest), parentChain, sig);
     const created = new Date().toISOString();
     const history = [...(base?.history ?? [])];
     history.push({

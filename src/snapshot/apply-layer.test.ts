@@ -139,7 +139,8 @@ test('whiteouts become overlay whiteouts and opaque xattrs', { skip: !isRoot && 
       { name: 'd/keep', content: 'k' },
     ]);
     const dest = join(tmp, 'layer');
-    await applyLayer(Readable.from([tar]), dest);
+    const r = await applyLayer(Readable.from([tar]), dest);
+    assert.deepEqual(r.opaque, ['d']);
     const wh = await lstat(join(dest, 'gone'));
     assert.ok(wh.isCharacterDevice());
     assert.equal(wh.rdev, 0);

@@ -1,5 +1,6 @@
 /** Unpack a layer tar into a fresh directory usable as an overlayfs lower dir. */
 import { mkdir, readdir, rm } from 'node:fs/promises';
+import { relative } from 'node:path';
 import type { Readable } from 'node:stream';
 
 import { invalidArgument } from '../base/errors.js';
@@ -12,6 +13,8 @@ export interface ApplyLayerResult {
   diffId: string;
   /** Bytes of regular-file content unpacked. */
   size: number;
+  /** Directories made opaque, relative to the layer root ("" is the root itself). */
+  opaque: string[];
 }
 
 /**
@@ -34,7 +37,8 @@ export async function applyLayer(tar: Readable, destDir: string, opts: { signal?
   try {
     const r = await readTar(tar, (h, body) => writer.write(h, body), opts);
     await writer.finish();
-    return { diffId: r.diffId, size: writer.size };
+    const opaque = [...new Set(writer.opaqueDirs.map((d) => relative(destDir, d)))];
+    return { diffId: r.diffId, size: writer.size, opaque };
   } catch (err) {
     tar.destroy();
     await rm(destDir, { recursive: true, force: true });

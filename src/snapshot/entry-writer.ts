@@ -4,8 +4,9 @@
  * caller (strict for layers: no symlink may be crossed; in-root for `docker cp`), and the final
  * component is never followed: whatever is there is replaced, and files are opened O_NOFOLLOW|O_EXCL.
  */
+import { createHash } from 'node:crypto';
 import { constants } from 'node:fs';
-import { chmod, lchown, link, lstat, lutimes, mkdir, open, rm, symlink, unlink } from 'node:fs/promises';
+import { chmod, copyFile, lchown, link, lstat, lutimes, mkdir, open, rm, symlink, unlink, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Stats } from 'node:fs';
 
@@ -23,6 +24,23 @@ export function sanitizeEntryName(name: string): string[] {
 /** File content is written in batches of about this many bytes. */
 const WRITE_BATCH = 1 << 20;
 
+/** Write all of `bufs` at the file's position with writev (looping on short writes). */
+async function writeAll(fh: FileHandle, bufs: Buffer[]): Promise<void> {
+  if (bufs.length === 1) {
+    await fh.write(bufs[0]!);
+    return;
+  }
+  let rest = bufs;
+  for (;;) {
+    const { bytesWritten } = await fh.writev(rest);
+    let n = bytesWritten;
+    let i = 0;
+    while (i < rest.length && n >= rest[i]!.length) n -= rest[i++]!.length;
+    if (i === rest.length) return;
+    rest = [rest[i]!.subarray(n), ...rest.slice(i + 1)];
+  }
+}
+
 /** How the writer finds host paths. */
 export interface EntryWriterOptions {
   /** Host directory that will hold the entry with these components (creating missing dirs). */
@@ -37,6 +55,11 @@ export interface EntryWriterOptions {
   noOverwriteDirNonDir?: boolean;
   /** Apply PAX `SCHILY.xattr.*` records (never `trusted.overlay.*`). */
   xattrs?: boolean;
+  /**
+   * Called with each regular file written from a tar body and the sha256 (hex) of its content,
+   * computed while writing (the builder keys COPY steps by it without reading the file again).
+   */
+  onFileDigest?: (hostPath: string, sha256: string, ino: number) => void;
 }
 
 async function lstatOrUndefined(p: string): Promise<Stats | undefined> {
@@ -53,10 +76,15 @@ export class EntryWriter {
   private readonly dirTimes: Array<[string, Date]> = [];
   /** Bytes of regular-file content written. */
   size = 0;
+  /** Host paths of the directories made opaque (`.wh..wh..opq` entries), in order. */
+  readonly opaqueDirs: string[] = [];
   constructor(private readonly opts: EntryWriterOptions) {}
 
-  /** Write one entry. */
-  async write(h: TarHeader, body: TarBody): Promise<void> {
+  /**
+   * Write one entry. `copyFrom` (a host file) gives a regular file's content instead of `body`; it
+   * is copied with copy_file_range (in the kernel, no pass through JS buffers).
+   */
+  async write(h: TarHeader, body: TarBody, copyFrom?: string): Promise<void> {
     const comps = sanitizeEntryName(h.name);
     const type = h.type ?? 'file';
     if (comps.length === 0) return; // the root itself ("./"): keep the destination's own metadata
@@ -65,8 +93,10 @@ export class EntryWriter {
     const path = join(parent, base);
 
     if (this.opts.whiteouts && base.startsWith('.wh.')) {
-      if (base === '.wh..wh..opq') await setXattr(parent, OPAQUE_XATTR, Buffer.from('y'));
-      else if (!base.startsWith('.wh..wh.')) {
+      if (base === '.wh..wh..opq') {
+        await setXattr(parent, OPAQUE_XATTR, Buffer.from('y'));
+        this.opaqueDirs.push(parent);
+      } else if (!base.startsWith('.wh..wh.')) {
         const victim = join(parent, base.slice(4));
         if (base.length === 4) throw invalidArgument(`invalid whiteout entry ${JSON.stringify(h.name)}`);
         await rm(victim, { recursive: true, force: true });
@@ -95,25 +125,35 @@ export class EntryWriter {
         break;
       case 'file':
       case 'contiguous-file': {
+        if (copyFrom !== undefined) {
+          await copyFile(copyFrom, path, constants.COPYFILE_EXCL);
+          this.size += (await lstat(path)).size;
+          break;
+        }
+        const hash = this.opts.onFileDigest ? createHash('sha256') : undefined;
         const fh = await open(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
+        let ino = 0;
         try {
-          // batch the tar stream's small chunks into writes of up to 1 MiB (one syscall each)
+          // batch the tar stream's small chunks into writes of up to 1 MiB (one writev each, no copy)
           let batch: Buffer[] = [];
           let batched = 0;
           for await (const chunk of body) {
             batch.push(chunk);
+            hash?.update(chunk);
             batched += chunk.length;
             this.size += chunk.length;
             if (batched >= WRITE_BATCH) {
-              await fh.write(batch.length === 1 ? batch[0]! : Buffer.concat(batch, batched));
+              await writeAll(fh, batch);
               batch = [];
               batched = 0;
             }
           }
-          if (batched > 0) await fh.write(batch.length === 1 ? batch[0]! : Buffer.concat(batch, batched));
+          if (batched > 0) await writeAll(fh, batch);
+          if (hash) ino = (await fh.stat()).ino;
         } finally {
           await fh.close();
         }
+        if (hash) this.opts.onFileDigest!(path, hash.digest('hex'), ino);
         break;
       }
       case 'link': {

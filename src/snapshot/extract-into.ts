@@ -4,9 +4,9 @@ import { join, posix } from 'node:path';
 import type { Readable } from 'node:stream';
 
 import { invalidArgument, notFound } from '../base/errors.js';
-import { EntryWriter } from './entry-writer.js';
+import { EntryWriter, strictLinkTarget, strictParentDir } from './entry-writer.js';
 import { containerPathOf, resolveInRoot } from './root-path.js';
-import { readTar } from './tar-read.js';
+import { readTar, type TarBody, type TarHeader } from './tar-read.js';
 
 /** Options of {@link extractInto}. */
 export interface ExtractIntoOptions {
@@ -15,6 +15,8 @@ export interface ExtractIntoOptions {
   /** Force this owner on every entry (Docker's copyUIDGID gives the container user's ids); default: the tar's. */
   owner?: { uid: number; gid: number };
   signal?: AbortSignal;
+  /** Told each regular file written and the sha256 (hex) of its content (see EntryWriterOptions). */
+  onFileDigest?: (hostPath: string, sha256: string, ino: number) => void;
 }
 
 /**
@@ -63,9 +65,38 @@ export async function extractInto(root: string, destDir: string, tar: Readable, 
     owner: opts.owner ?? 'tar',
     noOverwriteDirNonDir: opts.noOverwriteDirNonDir ?? false,
     xattrs: false,
+    ...(opts.onFileDigest ? { onFileDigest: opts.onFileDigest } : {}),
   });
   try {
-    await readTar(tar, (h, body) => writer.write(h, body), opts.signal ? { signal: opts.signal } : {});
+    await readTar(tar, (h, body) => writer.write(h, body), opts.signal ? { signal: opts.signal, noDigest: true } : { noDigest: true });
+  } finally {
+    await writer.finish();
+  }
+}
+
+/** One object {@link writeEntries} creates: a tar-style header plus, for a file, the host file holding its content. */
+export interface HostEntry {
+  header: TarHeader;
+  copyFrom?: string;
+}
+
+/**
+ * Write planned entries into `dest` (a fresh directory the caller owns, e.g. a new layer): like
+ * extracting their tar, but file contents are copied from host files in the kernel
+ * (copy_file_range) instead of being read into JS and streamed. Parents must be real directories
+ * inside `dest` (missing ones are created); an entry never writes through a symlink.
+ */
+export async function writeEntries(dest: string, entries: Iterable<HostEntry>): Promise<void> {
+  const writer = new EntryWriter({
+    parentDir: strictParentDir(dest),
+    linkTarget: strictLinkTarget(dest),
+    whiteouts: false,
+    owner: 'tar',
+    xattrs: false,
+  });
+  const none: TarBody = { async *[Symbol.asyncIterator]() {} };
+  try {
+    for (const e of entries) await writer.write(e.header, none, e.copyFrom);
   } finally {
     await writer.finish();
   }

@@ -1,8 +1,8 @@
 /** snapshot/: layer tars (apply, pack, changes) and safe paths inside a rootfs. */
 export { applyLayer, type ApplyLayerResult } from './apply-layer.js';
 export { changes, ChangeKind, type Change } from './changes.js';
-export { extractInto, type ExtractIntoOptions } from './extract-into.js';
-export { packLayerFromUpper, packPath, packTree, isOverlayWhiteout, writeTarEntry } from './pack.js';
+export { extractInto, writeEntries, type ExtractIntoOptions, type HostEntry } from './extract-into.js';
+export { packLayerFromUpper, type PackLayerOptions, packPath, packTree, isOverlayWhiteout, writeTarEntry } from './pack.js';
 export { resolveInRoot, statInRoot, resolveRequestPath, goFileMode, GoMode, type PathStat } from './root-path.js';
 export { readTar, type TarHeader, type ReadTarResult } from './tar-read.js';
 export { sanitizeEntryName } from './entry-writer.js';

@@ -67,7 +67,7 @@ export async function writeTarEntry(pack: Pack, header: tarStream.Headers & { pa
       return;
     }
     (async () => {
-      const rs = typeof source === 'string' ? createReadStream(source) : source();
+      const rs = typeof source === 'string' ? createReadStream(source, { highWaterMark: 1 << 20 }) : source();
       try {
         for await (const chunk of rs) {
           if (settled) return;
@@ -169,14 +169,25 @@ export function packTree(dir: string): Readable {
   });
 }
 
+/** Options of {@link packLayerFromUpper}. */
+export interface PackLayerOptions {
+  /**
+   * false: the tree has no xattrs (one the caller wrote itself), so none are read (that takes a
+   * `getfattr` process). Default true.
+   */
+  xattrs?: boolean;
+  /** Filled in as the tar is written: bytes of regular-file content packed. */
+  stats?: { fileBytes: number };
+}
+
 /**
  * A layer tar of an overlay upper dir: whiteouts (char 0:0) become `.wh.<name>` entries, opaque
  * directories get a `.wh..wh..opq` entry; other xattrs are kept as PAX records.
  */
-export function packLayerFromUpper(upperDirIn: string): Readable {
+export function packLayerFromUpper(upperDirIn: string, opts: PackLayerOptions = {}): Readable {
   const upperDir = resolve(upperDirIn);
   return packStream(async (pack) => {
-    const xattrs = await dumpXattrs(upperDir);
+    const xattrs = opts.xattrs === false ? new Map<string, Map<string, Buffer>>() : await dumpXattrs(upperDir);
     const state: PackState = { links: new Map(), xattrs };
     const walk = async (hostDir: string, prefix: string): Promise<void> => {
       for (const n of await sortedEntries(hostDir)) {
@@ -189,6 +200,7 @@ export function packLayerFromUpper(upperDirIn: string): Readable {
           continue;
         }
         await emitObject(pack, state, p, name, st);
+        if (opts.stats && st.isFile()) opts.stats.fileBytes += st.size;
         if (st.isDirectory()) {
           if (xattrs.get(p)?.get(OPAQUE_XATTR)?.toString() === 'y') {
             await writeTarEntry(pack, { name: `${name}/.wh..wh..opq`, type: 'file', size: 0, mode: 0o644, uid: 0, gid: 0, mtime: st.mtime });

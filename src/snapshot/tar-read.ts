@@ -34,8 +34,11 @@ export interface ReadTarResult {
 class HashTap extends Transform {
   readonly hash = createHash('sha256');
   bytes = 0;
+  constructor(private readonly hashing = true) {
+    super();
+  }
   override _transform(chunk: Buffer, _e: BufferEncoding, cb: TransformCallback): void {
-    this.hash.update(chunk);
+    if (this.hashing) this.hash.update(chunk);
     this.bytes += chunk.length;
     cb(null, chunk);
   }
@@ -91,14 +94,15 @@ export async function drain(body: TarBody): Promise<void> {
 
 /**
  * Read a tar (plain, gzip or zstd) and call `onEntry` for each entry, sequentially. Rejects with the
- * first error (from the stream or the handler); the source is destroyed then.
+ * first error (from the stream or the handler); the source is destroyed then. `noDigest`: the
+ * caller needs no DiffID (`docker cp`, a build context), so the stream is not hashed ("" returned).
  */
-export async function readTar(src: Readable, onEntry: EntryHandler, opts: { signal?: AbortSignal } = {}): Promise<ReadTarResult> {
+export async function readTar(src: Readable, onEntry: EntryHandler, opts: { signal?: AbortSignal; noDigest?: boolean } = {}): Promise<ReadTarResult> {
   const { head, stream } = await peek(src, 4);
   const stages: Duplex[] = [];
   if (head[0] === 0x1f && head[1] === 0x8b) stages.push(createGunzip({ chunkSize: 256 * 1024 }));
   else if (isZstd(head)) stages.push(createZstdDecompress());
-  const hasher = new HashTap();
+  const hasher = new HashTap(!opts.noDigest);
   stages.push(hasher);
   const extract = tarStream.extract();
   const ac = new AbortController();
@@ -131,7 +135,7 @@ export async function readTar(src: Readable, onEntry: EntryHandler, opts: { sign
   const [c, f] = await Promise.allSettled([consume, feed]);
   if (c.status === 'rejected') throw wrapTarError(c.reason);
   if (f.status === 'rejected') throw wrapTarError(f.reason);
-  return { diffId: `sha256:${hasher.hash.digest('hex')}`, bytes: hasher.bytes };
+  return { diffId: opts.noDigest ? '' : `sha256:${hasher.hash.digest('hex')}`, bytes: hasher.bytes };
 }
 
 function wrapTarError(err: unknown): unknown {

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, readdir, rm, writeFile, mkdir } from 'node:fs/promises';
+import { mkdtemp, readdir, rm, stat, writeFile, mkdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -28,6 +28,27 @@ test('ingest stores by digest, verifies, and reads back', async () => {
     // existing blob = success
     assert.deepEqual(await cs.ingest(data, { expected: d }), r);
     assert.deepEqual(await cs.list(), [d]);
+    assert.deepEqual(await readdir(join(root, 'content', 'ingest')), []);
+  } finally {
+    await rm(root, { recursive: true, force: true });
+  }
+});
+
+test('big and small chunks mixed (sync: false) store the exact bytes; a second ingest keeps the stored file', async () => {
+  const root = await tmp();
+  try {
+    const cs = new FsContentStore(root);
+    await cs.init();
+    const big = Buffer.alloc(600 * 1024, 7);
+    const parts = [Buffer.from('head'), big, Buffer.from('mid'), Buffer.from('dle'), big, Buffer.from('tail')];
+    const all = Buffer.concat(parts);
+    const r = await cs.ingest(Readable.from(parts), { sync: false });
+    assert.equal(r.digest, digestOf(all));
+    assert.equal(r.size, all.length);
+    assert.deepEqual(await cs.readBlob(r.digest), all);
+    const ino = (await stat(cs.blobPath(r.digest))).ino;
+    assert.deepEqual(await cs.ingest(Readable.from(parts)), r);
+    assert.equal((await stat(cs.blobPath(r.digest))).ino, ino);
     assert.deepEqual(await readdir(join(root, 'content', 'ingest')), []);
   } finally {
     await rm(root, { recursive: true, force: true });
