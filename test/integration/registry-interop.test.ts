@@ -7,7 +7,8 @@
  *
  * - an image committed in Docker and pushed by Docker is pulled and run by berth;
  * - an image pushed by berth is pulled and run by Docker (`docker run --network none`);
- * - `berth save | docker load` and `docker save | berth load` give images that run;
+ * - `berth save | docker load` and `docker save | berth load` give images that run, including an
+ *   image built by berth with whiteouts, an opaque directory, --chown/--chmod and a symlink;
  * - skopeo copies a berth-pushed image between two repositories (as is, and recompressed with
  *   zstd), and berth pulls and runs both copies.
  */
@@ -143,6 +144,33 @@ test('berth save | docker load and docker save | berth load give images that run
   const run2 = await h.cli(['run', '--rm', 'd2b:1']);
   assert.equal(run2.stdout, 'saved-by-docker\n', run2.stderr);
   assert.equal(JSON.parse(await h.cliOk(['image', 'inspect', 'd2b:1']))[0].Id, (await dockerOk(['image', 'inspect', '--format', '{{.Id}}', 'd2b:1'])).trim());
+});
+
+test('an image built by berth (whiteouts, opaque dir, ownership, modes, symlink) runs on Docker after save | load', { skip }, async () => {
+  const ctx = join(tmp, 'build-ctx');
+  mkdirSync(ctx, { recursive: true });
+  writeFileSync(join(ctx, 'app.sh'), '#!/bin/sh\necho built-by-berth\n');
+  writeFileSync(join(ctx, 'Dockerfile'), [
+    'FROM busybox',
+    'RUN mkdir -p /data/old && echo gone > /data/old/f && echo keep > /data/keep && echo x > /etc/removed-later',
+    'COPY --chown=1234:5678 --chmod=750 app.sh /app/app.sh',
+    'RUN rm /etc/removed-later && rm -rf /data/old && mkdir /data/old && echo new > /data/old/g && ln -s /app/app.sh /usr/bin/app',
+    'CMD ["app"]',
+    '',
+  ].join('\n'));
+  const built = await h.cli(['build', '-q', '-t', 'berthbuilt:1', ctx], { timeoutMs: 120_000 });
+  assert.equal(built.code, 0, built.stderr);
+  const toDocker = await sh(`node ${JSON.stringify(h.cliEntry)} -H ${h.host} save berthbuilt:1 | ${dockerCli} load`, dockerEnv);
+  assert.equal(toDocker.code, 0, toDocker.stderr);
+  assert.match(toDocker.stdout, /Loaded image: berthbuilt:1/);
+  const run = await docker(['run', '--rm', '--network', 'none', 'berthbuilt:1']);
+  assert.equal(run.code, 0, run.stderr);
+  assert.equal(run.stdout, 'built-by-berth\n');
+  const probe = await docker(['run', '--rm', '--network', 'none', 'berthbuilt:1', 'sh', '-c',
+    'stat -c "%u:%g %a" /app/app.sh; ls /data/old; cat /data/keep; test -e /etc/removed-later && echo still-there; readlink /usr/bin/app']);
+  assert.equal(probe.code, 0, probe.stderr);
+  assert.equal(probe.stdout, '1234:5678 750\ng\nkeep\n/app/app.sh\n', 'ownership, mode, opaque dir, whiteout and symlink as built');
+  assert.equal(JSON.parse(await h.cliOk(['image', 'inspect', 'berthbuilt:1']))[0].Id, (await dockerOk(['image', 'inspect', '--format', '{{.Id}}', 'berthbuilt:1'])).trim());
 });
 
 test('skopeo copies a berth-pushed image between repositories; berth pulls the copy', { skip: skip ?? requireBinary('skopeo') }, async () => {
