@@ -157,6 +157,9 @@ async function main(): Promise<number> {
     log(`work directory ${work}; engines ${names.join(', ')}; results -> ${outDir}`);
     const tar = join(work, 'busybox.tar');
     await runOk('bash', [join(repoRoot, 'scripts/make-busybox-rootfs.sh'), tar]);
+    // berth's own CLI is measured as installed: the wrapper scripts/setup.sh writes (bundle + launcher)
+    const binDir = join(work, 'bin');
+    await runOk('bash', ['-c', '. "$0/scripts/lib/cli-wrappers.sh" && write_cli_wrappers "$0" "$1" "$2"', repoRoot, binDir, process.execPath]);
     const third: Record<EngineName, number> = { berth: 250, docker: 251, podman: 252 };
     for (const n of names) {
       const o = { base: work, net: { octet, third: third[n] }, insecureRegistries: insecure, repoRoot };
@@ -164,7 +167,7 @@ async function main(): Promise<number> {
       const e = n === 'docker' ? await startDocker(o) : n === 'podman' ? await startPodman(o) : await startBerth(o);
       engines.push(e);
       const dockerEnv = { DOCKER_HOST: e.host, DOCKER_CONFIG: join(work, 'docker-config'), DOCKER_BUILDKIT: '0', DOCKER_CLI_HINTS: 'false', DOCKER_CONTEXT: undefined, BERTH_HOST: undefined };
-      const berthCli: F.Client = { id: 'berth-cli', engine: e, bin: process.execPath, pre: [join(repoRoot, 'dist/src/bin/berth.js'), '-H', e.host], env: { BERTH_HOST: undefined } };
+      const berthCli: F.Client = { id: 'berth-cli', engine: e, bin: join(binDir, 'berth'), pre: ['-H', e.host], env: { BERTH_HOST: undefined } };
       const c: F.Client = dockerCli ? { id: n, engine: e, bin: dockerCli, pre: [], env: dockerEnv } : { ...berthCli, id: 'berth' };
       clients.push(c);
       const v = await F.cliOk(c, ['version', '--format', '{{.Server.Version}} (API {{.Server.APIVersion}})']);

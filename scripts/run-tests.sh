@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Run every compiled *.test.js under a directory with node:test.
 #
-#   scripts/run-tests.sh DIR [node --test options...]
+#   scripts/run-tests.sh DIR|FILE [node --test options...]
 #   e.g. scripts/run-tests.sh dist/src --test-concurrency=2
 #
 # Node 20's `node --test` does not expand glob patterns ('dist/**/*.test.js' is taken literally),
@@ -17,10 +17,11 @@ dir=$1
 shift
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-if [[ ! -d $dir ]]; then
+if [[ ! -d $dir && ! -f $dir ]]; then
   echo "run-tests: $dir does not exist (run npm run build first?)" >&2
   exit 1
 fi
+# a single test file is run as given
 mapfile -t files < <(find "$dir" -type f -name '*.test.js' | LC_ALL=C sort)
 if [[ ${#files[@]} -eq 0 ]]; then
   echo "run-tests: no *.test.js files under $dir" >&2

@@ -7,18 +7,20 @@
 #   1. Debian packages: runtimes (crun runc runsc), conmon, busybox-static, socat, tini, ...
 #   2. npm dependencies (npm ci) and the TypeScript build (npm run build)
 #   3. /usr/local/bin/berth and /usr/local/bin/berthd wrappers pointing at this checkout's dist/
+#      (berth runs the one-file CLI bundle through dist/src/bin/berth-launcher.cjs)
 #   4. berthd running on the default socket (unix:///run/berth/berth.sock, data root /var/lib/berth)
 #   5. the local base image busybox:latest, imported from a rootfs built from Debian's busybox-static
 #
 # Environment:
 #   BERTH_SETUP_SKIP_IMAGE=1   stop after step 3 (no daemon, no image)
 #   BERTH_HOST                 use this daemon for step 5 instead of starting the default one
+#   BERTH_BIN_DIR              where step 3 writes the wrappers (default /usr/local/bin)
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 data_root=/var/lib/berth
 default_sock=/run/berth/berth.sock
-bin_dir=/usr/local/bin
+bin_dir=${BERTH_BIN_DIR:-/usr/local/bin}
 
 # python3-docker (docker-py) and docker-compose (1.29): driven by the compat suite (test/compat, issue 4).
 # zstd: zstd-compressed layers are decompressed by the zstd binary; skopeo and docker.io (dockerd):
@@ -96,34 +98,16 @@ else
   npm install --no-audit --no-fund
 fi
 npm run build
-for f in dist/src/bin/berth.js dist/src/bin/berthd.js; do
+for f in dist/src/bin/berth.js dist/src/bin/berth-launcher.cjs dist/src/bin/berthd.js; do
   if [[ -f $f ]]; then chmod 0755 "$f"; fi
 done
 
 # --- 3. Commands on PATH -----------------------------------------------------------------------
 step "berth and berthd in $bin_dir"
 node_bin=$(command -v node)
-for name in berth berthd; do
-  target=$repo/dist/src/bin/$name.js
-  wrapper=$bin_dir/$name
-  content="#!/bin/sh
-# Installed by $repo/scripts/setup.sh
-if [ ! -f '$target' ]; then
-  echo '$name: $target does not exist; run \"npm run build\" in $repo' >&2
-  exit 127
-fi
-exec '$node_bin' '$target' \"\$@\"
-"
-  if [[ -f $wrapper ]] && [[ $(cat "$wrapper"; echo x) == "${content}x" ]]; then
-    note "$wrapper up to date"
-  else
-    tmp=$(mktemp "$bin_dir/.$name.XXXXXX")
-    printf '%s' "$content" >"$tmp"
-    chmod 0755 "$tmp"
-    mv -f "$tmp" "$wrapper"
-    note "wrote $wrapper -> $target"
-  fi
-done
+# shellcheck source=lib/cli-wrappers.sh
+. "$repo/scripts/lib/cli-wrappers.sh"
+write_cli_wrappers "$repo" "$bin_dir" "$node_bin"
 
 if [[ ${BERTH_SETUP_SKIP_IMAGE:-} == 1 ]]; then
   step "BERTH_SETUP_SKIP_IMAGE=1: not starting berthd, not importing busybox:latest"

@@ -25,7 +25,11 @@ export interface Cli {
   readonly out: Writable & { isTTY?: boolean; columns?: number; rows?: number };
   readonly err: Writable;
   readonly stdin: Readable & { isTTY?: boolean; setRawMode?(raw: boolean): unknown };
-  /** Connected client (pings the daemon first; may start it). */
+  /**
+   * The client. Without BERTH_API_VERSION it contacts the daemon lazily (no `/_ping` first; its
+   * first request starts the daemon when none answers, see ApiClientOptions.lazy); with it, it pings
+   * first. Either way it may start the daemon.
+   */
   client(): Promise<ApiClient>;
   /** Write text to stdout. */
   print(s: string): void;

@@ -29,7 +29,15 @@ export async function startDaemon(client: ApiClient, opts: StartDaemonOptions): 
   // berthd's pulls keep several layers' inflate, hashing and file writes in libuv's thread pool at
   // once; the default 4 threads queue writes behind inflates (pulls measured ~25% faster with 16).
   // It must be set before the process starts: ESM loading already uses the pool.
-  const env = { ...process.env, UV_THREADPOOL_SIZE: process.env['UV_THREADPOOL_SIZE'] ?? '16' };
+  const env: NodeJS.ProcessEnv = { ...process.env, UV_THREADPOOL_SIZE: process.env['UV_THREADPOOL_SIZE'] ?? '16' };
+  // The installed `berth` wrapper moves NODE_EXTRA_CA_CERTS aside for the CLI (Node parses every
+  // certificate in it before running any JavaScript, ~35 ms here, and the CLI speaks no TLS);
+  // berthd talks to registries, so it gets the variable back.
+  const savedCa = env['BERTH_SAVED_NODE_EXTRA_CA_CERTS'];
+  if (savedCa !== undefined) {
+    if (env['NODE_EXTRA_CA_CERTS'] === undefined) env['NODE_EXTRA_CA_CERTS'] = savedCa;
+    delete env['BERTH_SAVED_NODE_EXTRA_CA_CERTS'];
+  }
   const child = spawn(process.execPath, args, { detached: true, stdio: ['ignore', logFd, logFd], env });
   fs.closeSync(logFd);
   let exited = false;

@@ -70,15 +70,43 @@ export function timeAgo(t: number | string, now: number = Date.now()): string {
   return `${humanDuration(Math.max(0, now - ms))} ago`;
 }
 
-/** Go's "2006-01-02 15:04:05 -0700 MST" layout in local time (docker ps CreatedAt). */
+let zoneFormat: Intl.DateTimeFormat | undefined;
+
+/**
+ * Go's "2006-01-02 15:04:05 -0700 MST" layout in local time (docker ps CreatedAt). The zone name
+ * needs ICU's time zone data: the first Intl.DateTimeFormat of a process costs 30–60 ms here, so
+ * one formatter is shared and rows compute this lazily ({@link lazyField}).
+ */
 export function goTimeString(unixSeconds: number): string {
   const d = new Date(unixSeconds * 1000);
   const p = (n: number, w = 2): string => String(n).padStart(w, '0');
   const off = -d.getTimezoneOffset();
   const sign = off >= 0 ? '+' : '-';
-  const tz = new Intl.DateTimeFormat('en-US', { timeZoneName: 'short' }).formatToParts(d).find((x) => x.type === 'timeZoneName')?.value ?? '';
+  zoneFormat ??= new Intl.DateTimeFormat('en-US', { timeZoneName: 'short' });
+  const tz = zoneFormat.formatToParts(d).find((x) => x.type === 'timeZoneName')?.value ?? '';
   const zone = tz === 'GMT' || tz === 'UTC' ? 'UTC' : tz;
   return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())} ${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())} ${sign}${p(Math.floor(Math.abs(off) / 60))}${p(Math.abs(off) % 60)} ${zone}`;
+}
+
+/**
+ * Define `key` on `row` as an enumerable property computed on first read (templates, JSON output
+ * and object spread still see it; a table that never shows it never pays for it).
+ */
+export function lazyField<T extends object>(row: T, key: string, compute: () => unknown): T {
+  let done = false;
+  let value: unknown;
+  Object.defineProperty(row, key, {
+    enumerable: true,
+    configurable: true,
+    get: () => {
+      if (!done) {
+        value = compute();
+        done = true;
+      }
+      return value;
+    },
+  });
+  return row;
 }
 
 /** Truncate to `max` display characters, ending with "…" when cut (docker formatter.Ellipsis). */

@@ -12,8 +12,21 @@ test('version --format renders client and server fields', async () => {
     const r = await runCli(d.host, ['version', '--format', '{{.Server.Version}} {{.Client.Version}}']);
     assert.equal(r.code, 0);
     assert.equal(r.out, '9.9 0.1.0\n');
-    assert.equal(d.seen[0]!.method, 'HEAD');
-    assert.equal(d.seen[0]!.path, '/_ping');
+    // one round trip: no /_ping negotiation, the unversioned /version carries the API version
+    assert.deepEqual(d.seen.map((s) => `${s.method} ${s.path}`), ['GET /version']);
+  } finally {
+    await d.close();
+  }
+});
+
+test('version takes an older daemon\'s API version as the client\'s (what /_ping negotiation gave)', async () => {
+  const d = await startFakeDaemon([(req, res, _b, url) => url.pathname === '/version' && reply(res, 200, { Version: '1.0', ApiVersion: '1.43' })]);
+  try {
+    const r = await runCli(d.host, ['version', '--format', '{{.Client.ApiVersion}} {{.Server.ApiVersion}}']);
+    assert.equal(r.code, 0);
+    assert.equal(r.out, '1.43 1.43\n');
+    const plain = await runCli(d.host, ['version']);
+    assert.match(plain.out, /^ API version:\s+1\.43$/m);
   } finally {
     await d.close();
   }

@@ -7,7 +7,7 @@ import * as path from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 
 import { messageOf } from '../base/errors.js';
-import { ApiClient, ApiError, ConnectionError, DEFAULT_HOST } from '../client/index.js';
+import { ApiClient, ApiError, ConnectionError, DEFAULT_HOST, type ApiClientOptions } from '../client/index.js';
 import { UsageError } from './args.js';
 import { StatusError, type Cli, type CommandFn } from './context.js';
 
@@ -164,28 +164,44 @@ export async function main(penv: MainEnv): Promise<number> {
     return 0;
   }
   let client: ApiClient | undefined;
+  const newClient = (lazy?: ApiClientOptions['lazy']): ApiClient => {
+    const opts: ApiClientOptions = {};
+    if (explicitHost) opts.host = explicitHost;
+    if (penv.env['BERTH_API_VERSION']) opts.apiVersion = penv.env['BERTH_API_VERSION'];
+    if (lazy) opts.lazy = lazy;
+    return new ApiClient(opts);
+  };
+  /** Start the embedded daemon for `c` when nothing answered and no host was given; else rethrow. */
+  const startOrThrow = async (c: ApiClient, err: unknown): Promise<void> => {
+    if (!(err instanceof ConnectionError) || explicitHost) throw err;
+    const { startDaemon } = await import('./daemon-start.js');
+    const dopts: { binDir: string; dataRoot?: string } = { binDir: penv.binDir };
+    if (penv.env['BERTH_DATA_ROOT']) dopts.dataRoot = penv.env['BERTH_DATA_ROOT'];
+    await startDaemon(c, dopts);
+  };
   const cli: Cli = {
     out: penv.stdout,
     err: penv.stderr,
-    stdin: penv.stdin,
+    // a getter: creating process.stdin costs ~1 ms, and most commands never read it
+    get stdin() {
+      return penv.stdin;
+    },
     print: (s) => void penv.stdout.write(s),
     getenv: (n) => penv.env[n],
     client: async () => {
       if (client) return client;
-      const opts: { host?: string; apiVersion?: string } = {};
-      if (explicitHost) opts.host = explicitHost;
-      if (penv.env['BERTH_API_VERSION']) opts.apiVersion = penv.env['BERTH_API_VERSION'];
-      const c = new ApiClient(opts);
+      if (!penv.env['BERTH_API_VERSION']) {
+        // no /_ping first (issue 7): the first request itself finds out whether a daemon answers
+        // and which API version it speaks (ApiClientOptions.lazy)
+        const c: ApiClient = newClient(explicitHost ? {} : { onUnreachable: () => startOrThrow(c, new ConnectionError(c.host, undefined)) });
+        client = c;
+        return c;
+      }
+      const c = newClient();
       try {
-        if (penv.env['BERTH_API_VERSION']) await c.ping();
-        else await c.negotiate();
+        await c.ping();
       } catch (err) {
-        if (!(err instanceof ConnectionError) || explicitHost) throw err;
-        const { startDaemon } = await import('./daemon-start.js');
-        const dopts: { binDir: string; dataRoot?: string } = { binDir: penv.binDir };
-        if (penv.env['BERTH_DATA_ROOT']) dopts.dataRoot = penv.env['BERTH_DATA_ROOT'];
-        await startDaemon(c, dopts);
-        if (!penv.env['BERTH_API_VERSION']) await c.negotiate();
+        await startOrThrow(c, err);
       }
       client = c;
       return c;
@@ -240,7 +256,26 @@ export async function cliMain(binDir: string): Promise<number> {
     env: process.env,
     stdout: process.stdout,
     stderr: process.stderr,
-    stdin: process.stdin as Readable as Cli['stdin'],
+    get stdin() {
+      return process.stdin as Readable as Cli['stdin'];
+    },
     binDir: path.resolve(binDir),
+  });
+}
+
+/**
+ * Run the CLI as the process (bin/berth.ts and the bundled bin/berth-cli.ts): run, flush
+ * stdout/stderr, exit with the command's code. Open stdin or sockets must not keep the process alive.
+ */
+export async function runCliProcess(binDir: string): Promise<never> {
+  const code = await cliMain(binDir);
+  return new Promise<never>(() => {
+    const done = (): void => process.exit(code);
+    if (process.stdout.writableLength || process.stderr.writableLength) {
+      let pending = 2;
+      const one = (): void => void (--pending === 0 && done());
+      process.stdout.write('', one);
+      process.stderr.write('', one);
+    } else done();
   });
 }

@@ -163,3 +163,49 @@ test('hijack: a JSON error before the upgrade is rejected as ApiError', async ()
       e instanceof ApiError && e.status === 409 && e.message === 'container is not running');
   });
 });
+
+test('lazy client: no /_ping first; an older daemon\'s "too new" answer lowers the version and the request is made again', async () => {
+  await withServer((req, res) => {
+    if (req.url!.startsWith('/v1.51/')) {
+      res.writeHead(400, { 'Content-Type': 'application/json' }).end(JSON.stringify({ message: 'client version 1.51 is too new. Maximum supported API version is 1.43' }));
+    } else if (req.url === '/_ping') res.setHeader('Api-Version', '1.43').end(req.method === 'HEAD' ? undefined : 'OK');
+    else res.setHeader('Content-Type', 'application/json').end('[{"Id":"x"}]');
+  }, async (eager, seen) => {
+    const c = new ApiClient({ host: eager.host, lazy: {} });
+    assert.deepEqual(await c.get('/containers/json'), [{ Id: 'x' }]);
+    assert.equal(c.apiVersion, '1.43');
+    assert.deepEqual(await c.post('/containers/x/start'), [{ Id: 'x' }]);
+    assert.deepEqual(seen.map((s) => `${s.method} ${s.url}`), ['GET /v1.51/containers/json', 'GET /v1.43/containers/json', 'POST /v1.43/containers/x/start']);
+    // a streamed request negotiates first when nothing was asked yet
+    seen.length = 0;
+    const s = new ApiClient({ host: eager.host, lazy: {} });
+    const res = await s.request('GET', '/events');
+    res.resume();
+    assert.deepEqual(seen.map((x) => `${x.method} ${x.url}`), ['HEAD /_ping', 'GET /v1.43/events']);
+    s.close();
+    c.close();
+  });
+});
+
+test('lazy client: when nothing listens, onUnreachable runs once (it may start the daemon) and the request is made again', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'berth-client-'));
+  const sock = path.join(dir, 's.sock');
+  const server = http.createServer((req, res) => res.setHeader('Content-Type', 'application/json').end('{"Version":"1"}'));
+  let calls = 0;
+  try {
+    const c = new ApiClient({ host: `unix://${sock}`, lazy: { onUnreachable: async () => {
+      calls++;
+      await new Promise<void>((r) => server.listen(sock, r));
+    } } });
+    assert.deepEqual(await c.get('/version'), { Version: '1' });
+    assert.equal(calls, 1);
+    const none = new ApiClient({ host: `unix://${path.join(dir, 'none.sock')}`, lazy: { onUnreachable: async () => void calls++ } });
+    await assert.rejects(none.get('/version'), ConnectionError);
+    assert.equal(calls, 2); // tried once, then the ConnectionError
+    c.close();
+  } finally {
+    server.closeAllConnections();
+    await new Promise<void>((r) => server.close(() => r()));
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -1,13 +1,23 @@
 /**
  * A small typed HTTP client for the Docker Engine API served by berthd, over a UNIX socket or TCP.
  * Every call goes to `/v<apiVersion>/<path>`; non-2xx responses become ApiError(status, message).
+ * Whole-body requests (json(), get(), post(), delete(), ping()) go through raw-http.ts over
+ * `node:net`; `node:http` is loaded only for streams and hijacks (issue 7: CLI start-up).
  */
-import * as http from 'node:http';
+import type * as http from 'node:http';
 import type { Duplex, Readable } from 'node:stream';
 
 import { ApiError, ConnectionError, errorMessageFromBody } from './api-error.js';
 import { DEFAULT_HOST, parseHost, type DaemonAddress } from './host.js';
 import { readNdjson } from './ndjson.js';
+import { rawExchange } from './raw-http.js';
+
+/** A whole answer: status, headers (lower-case names) and body. */
+interface WholeResponse {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: Buffer;
+}
 
 /** The API version this client speaks by default. */
 export const CLIENT_API_VERSION = '1.51';
@@ -34,6 +44,17 @@ export interface ApiClientOptions {
   host?: string;
   /** API version for the path prefix; default 1.51. */
   apiVersion?: string;
+  /**
+   * Lazy first contact (issue 7: one round trip fewer per CLI command). Without it, callers
+   * negotiate() before their first request. With it, the first whole-body request goes straight to
+   * `/v<apiVersion>/…`: an older daemon's "client version … is too new. Maximum supported API version
+   * is X" answer lowers the version to X and the request is made once more; streamed and hijacked
+   * requests negotiate() first, as before.
+   */
+  lazy?: {
+    /** Awaited once when the first request finds nothing listening (it may start a daemon); the request is then made once more. */
+    onUnreachable?: () => Promise<void>;
+  };
 }
 
 /** Result of `/_ping`. */
@@ -84,13 +105,33 @@ export class ApiClient {
   readonly host: string;
   readonly address: DaemonAddress;
   apiVersion: string;
-  private readonly agent: http.Agent;
+  private http: Promise<typeof http> | undefined;
+  private agent: http.Agent | undefined;
+  private closed = false;
+  private readonly lazy: { onUnreachable?: (() => Promise<void>) | undefined } | undefined;
+  /** Some answer came back from the daemon. */
+  private contacted = false;
 
   constructor(opts: ApiClientOptions = {}) {
     this.host = opts.host ?? DEFAULT_HOST;
     this.address = parseHost(this.host);
     this.apiVersion = opts.apiVersion ?? CLIENT_API_VERSION;
-    this.agent = new http.Agent({ keepAlive: false });
+    if (opts.lazy) this.lazy = { ...opts.lazy };
+  }
+
+  /** Lazy mode, before a streamed or hijacked request: negotiate (this may start the daemon). */
+  private async contact(): Promise<void> {
+    if (this.lazy && !this.contacted) await this.negotiate();
+  }
+
+  /** node:http and this client's agent, loaded on first use. */
+  private httpModule(): Promise<typeof http> {
+    this.http ??= import('node:http').then((m) => {
+      this.agent = new m.Agent({ keepAlive: false });
+      if (this.closed) this.agent.destroy();
+      return m;
+    });
+    return this.http;
   }
 
   /** The URL path for an API path, with the version prefix. */
@@ -100,7 +141,8 @@ export class ApiClient {
   }
 
   private baseOptions(method: string, path: string, headers: Record<string, string>): http.RequestOptions {
-    const o: http.RequestOptions = { method, path, headers: { Host: 'berth', 'User-Agent': 'berth-cli', ...headers }, agent: this.agent };
+    const o: http.RequestOptions = { method, path, headers: { Host: 'berth', 'User-Agent': 'berth-cli', ...headers } };
+    if (this.agent) o.agent = this.agent;
     if (this.address.kind === 'unix') {
       o.socketPath = this.address.socketPath;
       // no TLS here: an explicit empty servername stops node's agent from deriving one from the Host
@@ -141,11 +183,13 @@ export class ApiClient {
    * responses are read and thrown as ApiError. The caller must consume the returned body.
    */
   async request(method: string, p: string, opts: RequestOptions = {}): Promise<http.IncomingMessage> {
+    await this.contact();
+    const httpMod = await this.httpModule();
     const { headers, data, stream } = this.prepareBody(opts);
     const ro = this.baseOptions(method, this.path(p, opts.query, opts.noVersion), headers);
     if (opts.signal) ro.signal = opts.signal;
     const res = await new Promise<http.IncomingMessage>((resolve, reject) => {
-      const req = http.request(ro, resolve);
+      const req = httpMod.request(ro, resolve);
       req.on('error', (err) => reject(this.wrapConnError(err)));
       if (stream) {
         stream.on('error', (err) => req.destroy(err));
@@ -168,10 +212,50 @@ export class ApiClient {
     return err;
   }
 
+  /**
+   * Send a request and read the whole answer. Without a streamed body or an abort signal it goes
+   * over a plain socket (raw-http.ts), else through node:http. Errors as for request().
+   */
+  private async whole(method: string, p: string, opts: RequestOptions, retried = false): Promise<WholeResponse> {
+    if (opts.signal || isReadable(opts.body)) {
+      const res = await this.request(method, p, opts);
+      return { status: res.statusCode ?? 0, headers: res.headers, body: await readBody(res) };
+    }
+    const { headers, data } = this.prepareBody(opts);
+    let res: WholeResponse;
+    try {
+      res = await rawExchange(this.address, {
+        method,
+        path: this.path(p, opts.query, opts.noVersion),
+        headers: { Host: 'berth', 'User-Agent': 'berth-cli', ...headers },
+        body: data,
+      });
+    } catch (err) {
+      const e = this.wrapConnError(err);
+      const start = this.lazy?.onUnreachable;
+      if (e instanceof ConnectionError && start && !this.contacted) {
+        this.lazy.onUnreachable = undefined;
+        await start();
+        return this.whole(method, p, opts, retried);
+      }
+      throw e;
+    }
+    this.contacted = true;
+    if (res.status >= 400 || res.status < 200) {
+      const message = errorMessageFromBody(res.status, res.body.toString('utf8'));
+      const max = /^client version \S+ is too new\. Maximum supported API version is (\d+\.\d+)/.exec(message)?.[1];
+      if (res.status === 400 && this.lazy && !retried && !opts.noVersion && max && compareVersions(max, this.apiVersion) < 0) {
+        this.apiVersion = max;
+        return this.whole(method, p, opts, true);
+      }
+      throw new ApiError(res.status, message);
+    }
+    return res;
+  }
+
   /** Request and parse a JSON response (undefined for empty bodies, e.g. 204/304). */
   async json<T = unknown>(method: string, p: string, opts: RequestOptions = {}): Promise<T> {
-    const res = await this.request(method, p, opts);
-    const body = await readBody(res);
+    const { body } = await this.whole(method, p, opts);
     const t = body.toString('utf8').trim();
     if (!t) return undefined as T;
     return JSON.parse(t) as T;
@@ -209,14 +293,13 @@ export class ApiClient {
   async ping(signal?: AbortSignal): Promise<PingResult> {
     const o: RequestOptions = { noVersion: true };
     if (signal) o.signal = signal;
-    let res: http.IncomingMessage;
+    let res: WholeResponse;
     try {
-      res = await this.request('HEAD', '/_ping', o);
+      res = await this.whole('HEAD', '/_ping', o);
     } catch (err) {
       if (err instanceof ConnectionError) throw err;
-      res = await this.request('GET', '/_ping', o);
+      res = await this.whole('GET', '/_ping', o);
     }
-    res.resume();
     const h = (n: string): string | undefined => {
       const v = res.headers[n];
       return Array.isArray(v) ? v[0] : v;
@@ -236,7 +319,9 @@ export class ApiClient {
    * Hijack: POST with `Connection: Upgrade, Upgrade: tcp`. Resolves with the raw socket on 101.
    * A 200 answer (daemon without upgrade support) is returned as a read-only stream.
    */
-  hijack(p: string, opts: RequestOptions = {}): Promise<HijackedStream> {
+  async hijack(p: string, opts: RequestOptions = {}): Promise<HijackedStream> {
+    await this.contact();
+    const httpMod = await this.httpModule();
     const { headers, data } = this.prepareBody(opts);
     headers['Connection'] = 'Upgrade';
     headers['Upgrade'] = 'tcp';
@@ -247,7 +332,7 @@ export class ApiClient {
     const ro = this.baseOptions('POST', this.path(p, opts.query, opts.noVersion), headers);
     if (opts.signal) ro.signal = opts.signal;
     return new Promise<HijackedStream>((resolve, reject) => {
-      const req = http.request(ro);
+      const req = httpMod.request(ro);
       req.on('error', (err) => reject(this.wrapConnError(err)));
       req.on('upgrade', (res, socket, head) => {
         if (head.length) socket.unshift(head);
@@ -270,9 +355,10 @@ export class ApiClient {
     });
   }
 
-  /** Release pooled sockets. */
+  /** Release pooled sockets (and end open streams of node:http requests). */
   close(): void {
-    this.agent.destroy();
+    this.closed = true;
+    this.agent?.destroy();
   }
 }
 

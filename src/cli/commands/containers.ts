@@ -8,7 +8,7 @@ import { pipeline } from 'node:stream/promises';
 import { ApiError, copyOutput, type ApiClient } from '../../client/index.js';
 import { flagBool, flagGiven, flagInt, flagList, flagStr, parseArgs, UsageError, type FlagSpec } from '../args.js';
 import { StatusError, type Cli } from '../context.js';
-import { bytesSize, ellipsis, goTimeString, humanSize, parseBytes, renderList, renderOne, shortId, tabwrite, timeAgo } from '../format.js';
+import { bytesSize, ellipsis, goTimeString, humanSize, lazyField, parseBytes, renderList, renderOne, shortId, tabwrite, timeAgo } from '../format.js';
 import { confirm, encPath, filtersFromFlags, forEachName, parseTimestampArg, requireArgs } from './common.js';
 
 type Json = Record<string, unknown>;
@@ -71,11 +71,11 @@ export function psRow(c: Json, trunc: boolean, now = Date.now()): Json {
     return trunc ? ellipsis(n, 15) : n;
   });
   const nets = Object.keys(((c['NetworkSettings'] as { Networks?: Json } | null)?.Networks) ?? {}).sort();
-  return {
+  const row: Json = {
     ID: trunc ? shortId(String(c['Id'] ?? '')) : String(c['Id'] ?? ''),
     Image: trunc && /^sha256:[0-9a-f]{64}$/.test(image) ? shortId(image) : image,
     Command: JSON.stringify(trunc ? ellipsis(command, 20) : command),
-    CreatedAt: goTimeString(Number(c['Created'] ?? 0)),
+    CreatedAt: '',
     RunningFor: timeAgo(Number(c['Created'] ?? 0), now),
     Ports: displayPorts(c['Ports'] as PortEntry[] | null),
     State: String(c['State'] ?? ''),
@@ -88,6 +88,7 @@ export function psRow(c: Json, trunc: boolean, now = Date.now()): Json {
     LocalVolumes: String(((c['Mounts'] as { Type?: string }[] | null) ?? []).filter((m) => m.Type === 'volume').length),
     RunningForRaw: c['Created'],
   };
+  return lazyField(row, 'CreatedAt', () => goTimeString(Number(c['Created'] ?? 0)));
 }
 
 const psHeaders = {

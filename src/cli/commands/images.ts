@@ -9,7 +9,7 @@ import { pipeline } from 'node:stream/promises';
 import { readNdjson, type ApiClient } from '../../client/index.js';
 import { flagBool, flagList, flagStr, parseArgs, UsageError, type FlagSpec } from '../args.js';
 import { StatusError, type Cli } from '../context.js';
-import { ellipsis, goTimeString, humanSize, renderList, shortId, timeAgo } from '../format.js';
+import { ellipsis, goTimeString, humanSize, lazyField, renderList, shortId, timeAgo } from '../format.js';
 import { confirm, encPath, filtersFromFlags, requireArgs } from './common.js';
 import { inspectCommand, splitRepoTag } from './containers.js';
 
@@ -130,7 +130,7 @@ export function imageRows(list: Json[], opts: { trunc: boolean; digests: boolean
     const base = {
       ID: shownId,
       CreatedSince: timeAgo(created, now),
-      CreatedAt: goTimeString(created),
+      CreatedAt: '', // lazyField below: the zone name costs an ICU start-up
       Size: humanSize(Number(img['Size'] ?? 0)),
       VirtualSize: humanSize(Number(img['VirtualSize'] ?? img['Size'] ?? 0)),
       SharedSize: Number(img['SharedSize'] ?? -1) < 0 ? 'N/A' : humanSize(Number(img['SharedSize'])),
@@ -138,6 +138,8 @@ export function imageRows(list: Json[], opts: { trunc: boolean; digests: boolean
       Containers: Number(img['Containers'] ?? -1) < 0 ? 'N/A' : String(img['Containers']),
       Labels: Object.entries((img['Labels'] as Record<string, string> | null) ?? {}).map(([k, v]) => `${k}=${v}`).sort().join(','),
     };
+    const createdAt = (): string => goTimeString(created);
+    const first = rows.length;
     const tags = ((img['RepoTags'] as string[] | null) ?? []).filter((t) => t !== '<none>:<none>');
     const digests = ((img['RepoDigests'] as string[] | null) ?? []).filter((d) => d !== '<none>@<none>');
     const digestFor = (repo: string): string => {
@@ -158,6 +160,7 @@ export function imageRows(list: Json[], opts: { trunc: boolean; digests: boolean
     } else if (digests.length) {
       for (const d of digests) rows.push({ ...base, Repository: d.slice(0, d.indexOf('@')), Tag: '<none>', Digest: d.slice(d.indexOf('@') + 1) });
     } else rows.push({ ...base, Repository: '<none>', Tag: '<none>', Digest: '<none>' });
+    for (let i = first; i < rows.length; i++) lazyField(rows[i]!, 'CreatedAt', createdAt);
   }
   return rows;
 }

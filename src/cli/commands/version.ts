@@ -2,7 +2,7 @@
  * `berth version`: kept in its own small module so the command starts fast (no template or
  * table code is loaded unless --format is given).
  */
-import { CLIENT_API_VERSION } from '../../client/index.js';
+import { CLIENT_API_VERSION, compareVersions } from '../../client/index.js';
 import { parseArgs } from '../args.js';
 import type { Cli } from '../context.js';
 
@@ -31,9 +31,14 @@ export async function version(cli: Cli, argv: string[]): Promise<number> {
   let server: Record<string, unknown> | undefined;
   let serverErr: unknown;
   try {
+    // one round trip: the unversioned /version answers the daemon's API version, which is what the
+    // /_ping negotiation would have learnt (the client's version, lowered to an older daemon's)
     const c = await cli.client();
-    clientInfo.ApiVersion = c.apiVersion;
-    server = await c.get<Record<string, unknown>>('/version');
+    server = await c.json<Record<string, unknown>>('GET', '/version', { noVersion: true });
+    const serverApi = server?.['ApiVersion'];
+    if (!cli.getenv('BERTH_API_VERSION') && typeof serverApi === 'string' && compareVersions(serverApi, CLIENT_API_VERSION) < 0) {
+      clientInfo.ApiVersion = serverApi;
+    } else clientInfo.ApiVersion = cli.getenv('BERTH_API_VERSION') || CLIENT_API_VERSION;
   } catch (err) {
     serverErr = err;
   }
