@@ -48,9 +48,40 @@ export interface TokenOptions {
   signal?: AbortSignal;
 }
 
+/** A bearer token and how long it may be used. */
+export interface BearerToken {
+  token: string;
+  /** Lifetime in seconds from the answer (`expires_in`, at least 60 as Docker assumes; 60 when absent). */
+  expiresInS: number;
+}
+
+/** Docker's floor on a token's lifetime (the token spec says tokens live at least 60 s). */
+const MIN_TOKEN_LIFETIME_S = 60;
+
+/**
+ * The message of a refused token request: the token server's `details` (Docker Hub's form) or the
+ * distribution error body, as Docker prints it (`unauthorized: incorrect username or password`).
+ */
+function tokenErrorText(status: number, statusText: string, body: string): string {
+  try {
+    const j = JSON.parse(body) as { details?: unknown; errors?: Array<{ code?: unknown; message?: unknown }> };
+    if (typeof j.details === 'string' && j.details) return `unauthorized: ${j.details}`;
+    const e = Array.isArray(j.errors) ? j.errors[0] : undefined;
+    if (e && typeof e.code === 'string') return `${e.code.toLowerCase().replace(/_/g, ' ')}: ${typeof e.message === 'string' ? e.message : e.code.toLowerCase()}`;
+  } catch {
+    /* not JSON */
+  }
+  return status === 401 ? 'unauthorized: authentication required' : `${status} ${statusText}`.trim();
+}
+
 /** Get a bearer token from the challenge's realm. Throws unauthenticated on 401/403. */
 export async function fetchBearerToken(opts: TokenOptions): Promise<string> {
-  if (opts.credentials?.registrytoken) return opts.credentials.registrytoken;
+  return (await requestBearerToken(opts)).token;
+}
+
+/** Get a bearer token and its lifetime from the challenge's realm. Throws unauthenticated on 401/403. */
+export async function requestBearerToken(opts: TokenOptions): Promise<BearerToken> {
+  if (opts.credentials?.registrytoken) return { token: opts.credentials.registrytoken, expiresInS: Infinity };
   const realm = opts.challenge.params['realm'];
   if (!realm) throw new EngineError('unauthenticated', 'bearer challenge without a realm', { code: 'REGISTRY_AUTH' });
   const url = new URL(realm);
@@ -63,9 +94,12 @@ export async function fetchBearerToken(opts: TokenOptions): Promise<string> {
   const res = await f(url, { headers, ...(opts.signal ? { signal: opts.signal } : {}) });
   const body = await res.text();
   if (!res.ok) {
-    throw new EngineError(res.status === 401 || res.status === 403 ? 'unauthenticated' : 'unavailable', `unable to get an authentication token from ${url.origin}: ${res.status} ${res.statusText}`.trim(), { code: 'REGISTRY_AUTH' });
+    if (res.status === 401 || res.status === 403) {
+      throw new EngineError('unauthenticated', tokenErrorText(res.status, res.statusText, body), { code: 'REGISTRY_AUTH', details: { status: res.status, realm: url.origin + url.pathname } });
+    }
+    throw new EngineError('unavailable', `unable to get an authentication token from ${url.origin}: ${res.status} ${res.statusText}`.trim(), { code: 'REGISTRY_AUTH' });
   }
-  let j: { token?: string; access_token?: string };
+  let j: { token?: string; access_token?: string; expires_in?: unknown };
   try {
     j = JSON.parse(body) as typeof j;
   } catch {
@@ -73,5 +107,6 @@ export async function fetchBearerToken(opts: TokenOptions): Promise<string> {
   }
   const token = j.token ?? j.access_token;
   if (!token) throw new EngineError('unavailable', `token response from ${url.origin} has no token`, { code: 'REGISTRY_AUTH' });
-  return token;
+  const expiresIn = typeof j.expires_in === 'number' && Number.isFinite(j.expires_in) ? j.expires_in : 0;
+  return { token, expiresInS: Math.max(MIN_TOKEN_LIFETIME_S, expiresIn) };
 }

@@ -20,6 +20,8 @@ export interface ErrorContext {
   ref?: string;
   /** `pull` (default) or `push`. */
   op?: 'pull' | 'push';
+  /** The registry refused a bearer token for lacking rights (`error="insufficient_scope"` in its challenge). */
+  insufficientScope?: boolean;
 }
 
 /** Parse the `errors` array of a registry error body (empty when the body is not one). */
@@ -60,10 +62,15 @@ export function registryError(status: number, statusText: string, body: string, 
   let kind = kindForStatus(status);
   let message = text;
   const code = first?.code;
-  if (code === 'DENIED' || (status === 401 && op === 'pull' && (!code || code === 'UNAUTHORIZED'))) {
+  if (status === 401 && op === 'push' && ctx.insufficientScope && (!code || code === 'UNAUTHORIZED')) {
+    // a token without push rights: Docker Hub answers DENIED, distribution UNAUTHORIZED + insufficient_scope;
+    // Docker 20.10 prints the DENIED line for both
+    kind = 'permission-denied';
+    message = 'denied: requested access to the resource is denied';
+  } else if (code === 'DENIED' || (status === 401 && op === 'pull' && (!code || code === 'UNAUTHORIZED'))) {
     kind = status === 401 ? 'unauthenticated' : 'not-found';
     message = op === 'pull'
-      ? `pull access denied for ${ctx.repo}, repository does not exist or may require 'docker login': ${errs.length ? text : 'denied: requested access to the resource is denied'}`
+      ? `pull access denied for ${ctx.repo}, repository does not exist or may require 'docker login': ${errs.length && !ctx.insufficientScope ? text : 'denied: requested access to the resource is denied'}`
       : `denied: requested access to the resource is denied`;
     if (code === 'DENIED' && status !== 401) kind = op === 'pull' ? 'not-found' : 'permission-denied';
   } else if (code === 'MANIFEST_UNKNOWN') {

@@ -2,13 +2,15 @@
  * A client of one registry (OCI distribution spec / Docker Registry HTTP API v2): resolve a tag to
  * a manifest, fetch manifests and blobs, check and upload blobs, put manifests. It writes nothing
  * to disk: blob bodies are handed back as streams for the caller's ingester. Authentication
- * (bearer-token or basic) is negotiated on the first 401 and cached per scope.
+ * (bearer-token or basic) is negotiated on the first 401; bearer tokens are then asked for before
+ * a request (one token request per scope at a time, shared by concurrent requests), reused until
+ * their `expires_in` runs out, and asked again when the registry refuses one as invalid.
  */
 import { createHash } from 'node:crypto';
 import { pipeline, Readable, Transform, type TransformCallback } from 'node:stream';
 
 import { EngineError, invalidArgument } from '../base/errors.js';
-import { basicHeader, fetchBearerToken, parseChallenge, type Challenge, type RegistryCredentials } from './auth.js';
+import { basicHeader, parseChallenge, requestBearerToken, type Challenge, type RegistryCredentials } from './auth.js';
 import { registryError, type ErrorContext } from './errors.js';
 
 /** Accept header for manifests: Docker schema2 and OCI, single and index. */
@@ -104,6 +106,12 @@ class IdleWatchdog extends Transform {
   }
 }
 
+/** `ctx` marked when the registry refused a token for lacking rights (not a missing or expired one). */
+function withScopeError(res: Response, ctx: ErrorContext): ErrorContext {
+  const insufficientScope = res.status === 401 && parseChallenge(res.headers.get('www-authenticate'))?.params['error'] === 'insufficient_scope';
+  return insufficientScope ? { ...ctx, insufficientScope } : ctx;
+}
+
 /** The distribution client for one registry domain. */
 export class RegistryClient {
   /** `http://host:port` or `https://host`. */
@@ -113,7 +121,10 @@ export class RegistryClient {
   private readonly idleMs: number;
   private readonly ua: string;
   private challenge: Challenge | undefined;
-  private readonly tokens = new Map<string, string>();
+  /** Bearer tokens by scope string (space-separated scopes), with the time they stop being used. */
+  private readonly tokens = new Map<string, { token: string; expiresAt: number }>();
+  /** Token requests under way by scope, so concurrent requests share one. */
+  private readonly pendingTokens = new Map<string, Promise<string>>();
 
   /** `domain` is a Reference's domain (`docker.io`, `127.0.0.1:5000`). */
   constructor(readonly domain: string, opts: RegistryClientOptions = {}) {
@@ -125,33 +136,71 @@ export class RegistryClient {
     this.ua = opts.userAgent ?? 'berth/0.1';
   }
 
+  /** The cached bearer token for a scope while it is within its lifetime. */
+  private validToken(scope: string): string | undefined {
+    const t = this.tokens.get(scope);
+    return t && Date.now() < t.expiresAt ? t.token : undefined;
+  }
+
   private authHeader(scope: string): string | undefined {
     if (!this.challenge) return undefined;
     if (this.challenge.scheme === 'bearer') {
-      const t = this.tokens.get(scope);
+      const t = this.validToken(scope);
       return t ? `Bearer ${t}` : undefined;
     }
     if (this.challenge.scheme === 'basic') return basicHeader(this.creds);
     return undefined;
   }
 
-  /** Answer a 401 challenge: remember it and get a token for the scope. False when nothing changed. */
-  private async authenticate(res: Response, scope: string, signal: AbortSignal | undefined): Promise<boolean> {
+  /** Get a token for `scope` from the bearer challenge's realm; concurrent callers share one request. */
+  private tokenFor(scope: string, signal: AbortSignal | undefined): Promise<string> {
+    let p = this.pendingTokens.get(scope);
+    if (p) return p;
+    const ch = this.challenge!;
+    p = requestBearerToken({
+      challenge: ch,
+      scopes: scope ? scope.split(' ') : [],
+      fetchFn: this.fetchFn,
+      ...(this.creds ? { credentials: this.creds } : {}),
+      ...(signal ? { signal } : {}),
+    }).then((t) => {
+      // stop using a token a little before it runs out (10% of its life, at most 5 s)
+      const life = t.expiresInS * 1000;
+      this.tokens.set(scope, { token: t.token, expiresAt: Date.now() + life - Math.min(5000, life / 10) });
+      return t.token;
+    }).finally(() => this.pendingTokens.delete(scope));
+    this.pendingTokens.set(scope, p);
+    return p;
+  }
+
+  /**
+   * Answer a 401 challenge: remember it and get a token for the scope. False when retrying cannot
+   * help: no usable challenge, basic credentials already sent, or a bearer token refused for
+   * `insufficient_scope` (a new one would grant no more).
+   */
+  private async authenticate(res: Response, scope: string, used: string | undefined, signal: AbortSignal | undefined): Promise<boolean> {
     const ch = parseChallenge(res.headers.get('www-authenticate'));
     if (!ch) return false;
-    const had = this.authHeader(scope);
     this.challenge = ch;
     if (ch.scheme === 'bearer') {
-      const token = await fetchBearerToken({
-        challenge: ch,
-        scopes: scope ? scope.split(' ') : [],
-        fetchFn: this.fetchFn,
-        ...(this.creds ? { credentials: this.creds } : {}),
-        ...(signal ? { signal } : {}),
-      });
-      this.tokens.set(scope, token);
-    } else if (ch.scheme !== 'basic' || !this.creds?.username) return false;
-    return this.authHeader(scope) !== had;
+      const current = this.validToken(scope);
+      if (current && `Bearer ${current}` !== used) return true; // another request got a newer token meanwhile
+      if (used && ch.params['error'] === 'insufficient_scope') return false;
+      this.tokens.delete(scope);
+      await this.tokenFor(scope, signal);
+      return true;
+    }
+    if (ch.scheme !== 'basic' || !this.creds?.username) return false;
+    return this.authHeader(scope) !== used;
+  }
+
+  /** A refused token request as Docker words it: `Get "<url>": unauthorized: …`. */
+  private tokenError(err: unknown, method: string, url: string): unknown {
+    if (err instanceof EngineError && err.code === 'REGISTRY_AUTH' && err.kind === 'unauthenticated') {
+      const verb = method.charAt(0) + method.slice(1).toLowerCase();
+      return new EngineError('unauthenticated', `${verb} "${url}": ${err.message}`, { cause: err, code: 'REGISTRY_AUTH', ...(err.details ? { details: err.details } : {}) });
+    }
+    return err;
   }
 
   /**
@@ -160,9 +209,11 @@ export class RegistryClient {
    */
   async request(method: string, pathOrUrl: string, opts: { scope: string; headers?: Record<string, string>; body?: Buffer | Readable; signal?: AbortSignal; redirect?: 'follow' | 'manual' | 'error' }): Promise<Response> {
     const url = /^https?:\/\//.test(pathOrUrl) ? pathOrUrl : this.base + pathOrUrl;
+    let used: string | undefined;
     const send = async (): Promise<Response> => {
       const headers: Record<string, string> = { 'user-agent': this.ua, ...(opts.headers ?? {}) };
       const auth = this.authHeader(opts.scope);
+      used = auth;
       if (auth) headers['authorization'] = auth;
       // a registry that accepts the connection but never answers fails after the idle timeout
       // (the timer only covers the wait for the response head; bodies have their own watchdog).
@@ -189,9 +240,17 @@ export class RegistryClient {
         clearTimeout(timer);
       }
     };
+    try {
+      // a bearer registry: get the scope's token before the request rather than after a 401
+      if (this.challenge?.scheme === 'bearer' && !this.validToken(opts.scope)) await this.tokenFor(opts.scope, opts.signal);
+    } catch (err) {
+      throw this.tokenError(err, method, url);
+    }
     let res = await send();
     if (res.status === 401 && !(opts.body instanceof Readable)) {
-      const changed = await this.authenticate(res, opts.scope, opts.signal);
+      const changed = await this.authenticate(res, opts.scope, used, opts.signal).catch((err: unknown) => {
+        throw this.tokenError(err, method, url);
+      });
       if (changed) {
         await res.body?.cancel().catch(() => undefined);
         res = await send();
@@ -202,7 +261,7 @@ export class RegistryClient {
 
   private async fail(res: Response, ctx: ErrorContext): Promise<never> {
     const body = await res.text().catch(() => '');
-    throw registryError(res.status, res.statusText, body, ctx);
+    throw registryError(res.status, res.statusText, body, withScopeError(res, ctx));
   }
 
   /** Check the registry answers `/v2/` with these credentials (login). Throws unauthenticated. */
@@ -280,7 +339,7 @@ export class RegistryClient {
     await res.body?.cancel().catch(() => undefined);
     if (res.status === 404) return false;
     if (res.ok) return true;
-    throw registryError(res.status, res.statusText, '', { repo, op: 'push' });
+    throw registryError(res.status, res.statusText, '', withScopeError(res, { repo, op: 'push' }));
   }
 
   /**
@@ -296,13 +355,19 @@ export class RegistryClient {
     const scope = `repository:${repo}:pull,push`;
     const sig = opts.signal ? { signal: opts.signal } : {};
     const q = opts.mountFrom ? `?mount=${encodeURIComponent(digest)}&from=${encodeURIComponent(opts.mountFrom)}` : '';
-    const start = await this.request('POST', `/v2/${repo}/blobs/uploads/${q}`, {
+    // a mount asks one token for both repositories, as Docker does
+    let start = await this.request('POST', `/v2/${repo}/blobs/uploads/${q}`, {
       scope: opts.mountFrom ? `${scope} repository:${opts.mountFrom}:pull` : scope,
       headers: { 'content-length': '0' },
       ...sig,
     });
     await start.body?.cancel().catch(() => undefined);
     if (start.status === 201 && opts.mountFrom) return 'mounted';
+    if (opts.mountFrom && (start.status === 401 || start.status === 403)) {
+      // the token does not allow reading the source repository: upload instead, as Docker does
+      start = await this.request('POST', `/v2/${repo}/blobs/uploads/`, { scope, headers: { 'content-length': '0' }, ...sig });
+      await start.body?.cancel().catch(() => undefined);
+    }
     if (start.status !== 202) await this.fail(start, { ...ctx, op: 'push' });
     let loc = start.headers.get('location');
     if (!loc) throw new EngineError('unavailable', 'registry started an upload without a Location', { code: 'REGISTRY_PROTOCOL' });
