@@ -11,7 +11,7 @@ import type { Readable } from 'node:stream';
 
 import { readJsonIfExists, writeJsonAtomic, fsyncDir } from '../host/atomic-fs.js';
 import { chainIds } from '../oci/index.js';
-import { applyLayer } from '../snapshot/index.js';
+import { applyLayer, type ApplyLayerResult } from '../snapshot/index.js';
 
 /** What is recorded for one unpacked layer. */
 export interface LayerInfo {
@@ -80,9 +80,17 @@ export class LayerStore {
    * is committed (a pull uses it to wait for the compressed blob's digest verification).
    */
   async register(tar: Readable, parentChain: string | undefined, opts: { signal?: AbortSignal; beforeCommit?: (diffId: string) => Promise<void> } = {}): Promise<LayerInfo> {
+    return this.registerWith((dir) => applyLayer(tar, dir, opts.signal ? { signal: opts.signal } : {}), parentChain, opts);
+  }
+
+  /**
+   * {@link register} with the unpacking done by `unpack`, which fills the fresh directory it is
+   * given (a pull does it in a worker thread) and must have stopped writing when it settles.
+   */
+  async registerWith(unpack: (destDir: string) => Promise<ApplyLayerResult>, parentChain: string | undefined, opts: { beforeCommit?: (diffId: string) => Promise<void> } = {}): Promise<LayerInfo> {
     const tmp = join(this.dir, `tmp-${randomBytes(8).toString('hex')}`);
     try {
-      const r = await applyLayer(tar, join(tmp, 'diff'), opts.signal ? { signal: opts.signal } : {});
+      const r = await unpack(join(tmp, 'diff'));
       if (opts.beforeCommit) await opts.beforeCommit(r.diffId);
       const chainId = parentChain ? chainIds([parentChain, r.diffId])[1]! : r.diffId;
       return await this.commitTmp(tmp, { chainId, diffId: r.diffId, parent: parentChain ?? '', size: r.size, opaque: r.opaque });

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
@@ -43,14 +43,37 @@ async function fixture(arch = hostArchitecture()): Promise<Fixture> {
   return { layer, diffId, config, manifest };
 }
 
+/** An image of one layer made of `tar` (gzipped or not), whose config names `diffId` (default: the tar's). */
+function fixtureOf(tar: Buffer, opts: { gzip: boolean; diffId?: string }): Fixture {
+  const layer = opts.gzip ? gzipSync(tar) : tar;
+  const diffId = opts.diffId ?? sha(tar);
+  const config = Buffer.from(JSON.stringify({ architecture: hostArchitecture(), os: 'linux', config: {}, rootfs: { type: 'layers', diff_ids: [diffId] } }));
+  const manifest = Buffer.from(JSON.stringify({
+    schemaVersion: 2,
+    mediaType: 'application/vnd.oci.image.manifest.v1+json',
+    config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: sha(config), size: config.length },
+    layers: [{ mediaType: `application/vnd.oci.image.layer.v1.tar${opts.gzip ? '+gzip' : ''}`, digest: sha(layer), size: layer.length }],
+  }));
+  return { layer, diffId, config, manifest };
+}
+
 type LayerMode = 'ok' | 'corrupt' | 'truncate' | 'stall';
 
 /** A fake registry serving one image as `<repo>:latest`; the layer blob is served per `mode`. */
-async function fakeRegistry(f: Fixture, repo: string, mode: LayerMode, extra: Map<string, { type: string; body: Buffer }> = new Map()): Promise<{ server: Server; port: number; hits: string[] }> {
+async function fakeRegistry(f: Fixture, repo: string, mode: LayerMode, extra: Map<string, { type: string; body: Buffer }> = new Map(), opts: { honorRange?: boolean } = {}): Promise<{ server: Server; port: number; hits: string[]; ranges: string[] }> {
   const hits: string[] = [];
+  const ranges: string[] = [];
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
     const url = req.url ?? '';
     hits.push(url);
+    if (req.headers.range) ranges.push(req.headers.range);
+    const range = /^bytes=(\d+)-$/.exec(req.headers.range ?? '');
+    if (opts.honorRange && range && url === `/v2/${repo}/blobs/${sha(f.layer)}` && mode === 'ok') {
+      const from = Number(range[1]);
+      res.writeHead(206, { 'content-length': String(f.layer.length - from), 'content-range': `bytes ${from}-${f.layer.length - 1}/${f.layer.length}` });
+      res.end(f.layer.subarray(from));
+      return;
+    }
     const x = extra.get(url);
     if (x) {
       res.writeHead(200, { 'content-type': x.type, 'content-length': String(x.body.length) });
@@ -80,7 +103,7 @@ async function fakeRegistry(f: Fixture, repo: string, mode: LayerMode, extra: Ma
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const port = (server.address() as { port: number }).port;
-  return { server, port, hits };
+  return { server, port, hits, ranges };
 }
 
 async function withSvc(fn: (svc: LocalImageService, root: string) => Promise<void>): Promise<void> {
@@ -100,11 +123,14 @@ async function drain(it: AsyncIterable<unknown>): Promise<unknown[]> {
   return out;
 }
 
-/** Nothing half-written may remain: no ingest files, no temp layer dirs, no layer blob. */
-async function assertNoPartial(svc: LocalImageService, root: string, f: Fixture): Promise<void> {
+/**
+ * Nothing half-written may be visible: no layer blob, no temp layer dirs, and no ingest files but
+ * (with `keptPrefix`) the private prefix of the cut download, kept for a resume.
+ */
+async function assertNoPartial(svc: LocalImageService, root: string, f: Fixture, opts: { keptPrefix?: boolean } = {}): Promise<void> {
   assert.equal(await svc.content.has(sha(f.layer)), false, 'layer blob must not be stored');
   assert.equal(svc.layers.get(f.diffId), undefined, 'layer must not be committed');
-  assert.deepEqual(await readdir(join(root, 'content', 'ingest')), []);
+  assert.deepEqual(await readdir(join(root, 'content', 'ingest')), opts.keptPrefix ? [`partial-${sha(f.layer).slice(7)}`] : []);
   const layers = await readdir(join(root, 'layers')).catch(() => [] as string[]);
   assert.deepEqual(layers, []);
 }
@@ -154,7 +180,7 @@ test('a truncated transfer fails clearly and stores nothing', async () => {
         assert.ok(isKind(err, 'unavailable'));
         return true;
       });
-      await assertNoPartial(svc, root, f);
+      await assertNoPartial(svc, root, f, { keptPrefix: true });
     });
   } finally {
     reg.server.closeAllConnections();
@@ -174,11 +200,148 @@ test('a stalled transfer fails after the idle timeout and stores nothing', async
         return true;
       });
       assert.ok(Date.now() - t0 < 10_000);
-      await assertNoPartial(svc, root, f);
+      await assertNoPartial(svc, root, f, { keptPrefix: true });
     });
   } finally {
     reg.server.closeAllConnections();
     reg.server.close();
+  }
+});
+
+test('a cut download keeps its prefix privately; the next pull asks only for the rest (Range) and completes', async () => {
+  for (const gzip of [true, false]) {
+    const tar = await makeTar([{ name: 'etc/', type: 'directory' }, { name: 'rand', content: createHash('sha512').update(String(gzip)).digest().toString('hex').repeat(4000) }]);
+    const f = fixtureOf(tar, { gzip });
+    await withSvc(async (svc, root) => {
+      const cut = await fakeRegistry(f, 'ns/app', 'truncate');
+      try {
+        await assert.rejects(drain(pullImage(svc, `127.0.0.1:${cut.port}/ns/app`)), /fetching blob/);
+      } finally {
+        cut.server.closeAllConnections();
+        cut.server.close();
+      }
+      await assertNoPartial(svc, root, f, { keptPrefix: true });
+      const kept = (await stat(join(root, 'content', 'ingest', `partial-${sha(f.layer).slice(7)}`))).size;
+      assert.ok(kept > 0 && kept < f.layer.length, `kept ${kept} of ${f.layer.length}`);
+
+      const reg = await fakeRegistry(f, 'ns/app', 'ok', new Map(), { honorRange: true });
+      try {
+        await drain(pullImage(svc, `127.0.0.1:${reg.port}/ns/app`));
+        assert.deepEqual(reg.ranges, [`bytes=${kept}-`], `gzip=${gzip}: only the rest was asked for`);
+        assert.ok(await svc.content.has(sha(f.layer)));
+        assert.equal(svc.layers.get(f.diffId)?.diffId, f.diffId);
+        assert.deepEqual(await readdir(join(root, 'content', 'ingest')), []);
+      } finally {
+        reg.server.closeAllConnections();
+        reg.server.close();
+      }
+    });
+  }
+});
+
+test('a resumed download restarts when the registry ignores Range, and a bad prefix is not kept', async () => {
+  const f = await fixture();
+  await withSvc(async (svc, root) => {
+    const cut = await fakeRegistry(f, 'ns/app', 'truncate');
+    try {
+      await assert.rejects(drain(pullImage(svc, `127.0.0.1:${cut.port}/ns/app`)), /fetching blob/);
+    } finally {
+      cut.server.closeAllConnections();
+      cut.server.close();
+    }
+    // a corrupted prefix: the resumed transfer fails verification and the prefix is dropped
+    const partial = join(root, 'content', 'ingest', `partial-${sha(f.layer).slice(7)}`);
+    const kept = await readFile(partial);
+    await writeFile(partial, Buffer.concat([kept.subarray(0, kept.length - 1), Buffer.from([kept[kept.length - 1]! ^ 0xff])]));
+    const resumed = await fakeRegistry(f, 'ns/app', 'ok', new Map(), { honorRange: true });
+    try {
+      await assert.rejects(drain(pullImage(svc, `127.0.0.1:${resumed.port}/ns/app`)), /verification failed|invalid tar|incorrect header|digest mismatch/);
+      assert.deepEqual(resumed.ranges, [`bytes=${kept.length}-`]);
+    } finally {
+      resumed.server.closeAllConnections();
+      resumed.server.close();
+    }
+    await assertNoPartial(svc, root, f);
+
+    // cut again, then a registry that answers a Range request with the whole blob (200)
+    const cut2 = await fakeRegistry(f, 'ns/app', 'truncate');
+    try {
+      await assert.rejects(drain(pullImage(svc, `127.0.0.1:${cut2.port}/ns/app`)), /fetching blob/);
+    } finally {
+      cut2.server.closeAllConnections();
+      cut2.server.close();
+    }
+    const whole = await fakeRegistry(f, 'ns/app', 'ok');
+    try {
+      await drain(pullImage(svc, `127.0.0.1:${whole.port}/ns/app`));
+      assert.equal(whole.ranges.length, 1, 'the rest was asked for');
+      assert.ok(await svc.content.has(sha(f.layer)));
+      assert.equal(svc.layers.get(f.diffId)?.diffId, f.diffId);
+      assert.deepEqual(await readdir(join(root, 'content', 'ingest')), []);
+    } finally {
+      whole.server.closeAllConnections();
+      whole.server.close();
+    }
+  });
+});
+
+test('an uncompressed layer: its DiffID is the verified blob digest; a config naming another diff ID keeps nothing', async () => {
+  const tar = await makeTar([{ name: 'etc/', type: 'directory' }, { name: 'etc/motd', content: 'hi' }, { name: 'big', content: 'z'.repeat(300_000) }]);
+  const good = fixtureOf(tar, { gzip: false });
+  let reg = await fakeRegistry(good, 'ns/plain', 'ok');
+  try {
+    await withSvc(async (svc, root) => {
+      await drain(pullImage(svc, `127.0.0.1:${reg.port}/ns/plain`));
+      assert.equal(good.diffId, sha(good.layer));
+      assert.equal(svc.layers.get(good.diffId)?.diffId, good.diffId);
+      assert.equal(svc.layers.get(good.diffId)?.size, 300_002);
+      assert.deepEqual(await readdir(join(root, 'content', 'ingest')), []);
+    });
+  } finally {
+    reg.server.closeAllConnections();
+    reg.server.close();
+  }
+  const lying = fixtureOf(tar, { gzip: false, diffId: `sha256:${'e'.repeat(64)}` });
+  reg = await fakeRegistry(lying, 'ns/plain', 'ok');
+  try {
+    await withSvc(async (svc, root) => {
+      await assert.rejects(drain(pullImage(svc, `127.0.0.1:${reg.port}/ns/plain`)), (err: Error) => {
+        assert.match(err.message, /uncompressed content sha256:[0-9a-f]{64} does not match the config's diff ID sha256:e{64}/);
+        return true;
+      });
+      await assertNoPartial(svc, root, lying);
+    });
+  } finally {
+    reg.server.closeAllConnections();
+    reg.server.close();
+  }
+});
+
+test('a hostile layer (a ".." entry; a write through a symlink) fails the pull and writes nothing outside', async () => {
+  const cases: Array<{ name: string; entries: Parameters<typeof makeTar>[0]; error: RegExp }> = [
+    { name: 'dotdot', entries: [{ name: 'ok', content: 'x' }, { name: '../../escaped', content: 'x' }], error: /path contains "\.\."/ },
+    { name: 'symlink', entries: [{ name: 'link', type: 'symlink', linkname: '/tmp' }, { name: 'link/escaped', content: 'x' }], error: /is a symlink \(would write outside the layer\)/ },
+  ];
+  for (const c of cases) {
+    for (const gzip of [false, true]) {
+      const f = fixtureOf(await makeTar(c.entries), { gzip });
+      const reg = await fakeRegistry(f, 'ns/evil', 'ok');
+      try {
+        await withSvc(async (svc, root) => {
+          await assert.rejects(drain(pullImage(svc, `127.0.0.1:${reg.port}/ns/evil`)), (err: Error) => {
+            assert.match(err.message, c.error, `${c.name} gzip=${gzip}`);
+            return true;
+          });
+          await assertNoPartial(svc, root, f);
+          for (const p of [join(root, 'layers', 'escaped'), join(root, 'escaped'), join('/tmp', 'escaped')]) {
+            await assert.rejects(stat(p), `${c.name}: nothing written at ${p}`);
+          }
+        });
+      } finally {
+        reg.server.closeAllConnections();
+        reg.server.close();
+      }
+    }
   }
 });
 

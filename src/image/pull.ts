@@ -1,11 +1,13 @@
 /**
  * Pull: resolve a reference at its registry, select the platform from an index, then fetch the
  * config and the layers in parallel (a semaphore, default 3). Each blob is streamed once through
- * the content store's DigestVerifier + size check into an ingest file and renamed into place only
- * when it verified (a mismatch stores nothing); the layer is then unpacked into its ChainID
- * directory. Blobs and layers already present are skipped; concurrent pulls of one layer share the
- * work. Progress is Docker's JSON message stream (compat notes §6).
+ * digest + size verification into a private ingest file and renamed into place only when it
+ * verified (a mismatch stores nothing); a layer is unpacked into its ChainID directory in the same
+ * pass, in a worker thread (layer-job.ts), and an interrupted download is resumed by the next pull.
+ * Blobs and layers already present are skipped; concurrent pulls of one layer share the work.
+ * Progress is Docker's JSON message stream (compat notes §6).
  */
+import { rm } from 'node:fs/promises';
 import { PassThrough, pipeline, type Readable, Transform, type TransformCallback } from 'node:stream';
 
 import { EngineError, invalidArgument, notFound, notImplemented } from '../base/errors.js';
@@ -25,7 +27,8 @@ import {
   type Platform,
   type Reference,
 } from '../oci/index.js';
-import { RegistryClient, type RegistryCredentials } from '../registry/index.js';
+import { RegistryClient, registryError, type RegistryCredentials } from '../registry/index.js';
+import { deserializeError, runLayerJob } from './layer-job.js';
 import type { LocalImageService } from './local-image-service.js';
 import { Channel, progressBar, Semaphore } from './progress-channel.js';
 
@@ -243,6 +246,55 @@ async function fetchAndUnpack(svc: LocalImageService, client: RegistryClient, re
   }
 }
 
+/**
+ * {@link fetchAndUnpack} with the whole data path in a worker thread (layer-worker.ts): the worker
+ * GETs the blob, verifies digest and size, writes the blob's private ingest file and unpacks the
+ * layer's temp dir in one pass; this thread then commits the blob and the layer (the layer only when
+ * its DiffID matches the config). A transfer that is cut or stalls (or a cancelled pull) keeps the
+ * bytes it got in that private file; the next pull of the blob asks only for the rest (`Range`),
+ * re-hashing and unpacking the kept prefix first, and starts over when the registry answers 200.
+ * Returns false, having kept nothing, when the registry wants authentication the client has not
+ * negotiated yet (the caller then uses {@link fetchAndUnpack}).
+ */
+async function fetchAndUnpackInWorker(svc: LocalImageService, client: RegistryClient, repo: string, d: Descriptor, ctxRepo: string, parent: string | undefined, diffId: string, signal: AbortSignal, onBytes?: (n: number) => void): Promise<boolean> {
+  const target = client.blobTarget(repo, d.digest);
+  // named by digest: a download cut short leaves its prefix there, and the next pull resumes it
+  const blobTmp = await svc.content.partialPath(d.digest);
+  let verified: { digest: string; bytes: number } | undefined;
+  let stored = false;
+  let unauthorized = false;
+  let keepPrefix = false;
+  try {
+    await svc.layers.registerWith(async (layerDir) => {
+      const r = await runLayerJob({ ...target, digest: d.digest, size: d.size, blobTmp, layerDir }, { signal, ...(onBytes ? { onBytes } : {}) });
+      if (r.t === 'http') {
+        if (r.status === 401) unauthorized = true;
+        throw registryError(r.status, r.statusText, r.body, { repo: ctxRepo });
+      }
+      if (r.t === 'error') throw blobTransferError(deserializeError(r.err), d.digest, r.got, d.size);
+      verified = { digest: r.digest, bytes: r.bytes };
+      return { diffId: r.diffId, size: r.size, opaque: r.opaque };
+    }, parent, {
+      beforeCommit: async (got) => {
+        await svc.content.commitIngest(blobTmp, d.digest, d.size, verified!);
+        stored = true;
+        if (got !== diffId) {
+          throw invalidArgument(`layer ${d.digest}: uncompressed content ${got} does not match the config's diff ID ${diffId}`, { code: 'DIGEST_MISMATCH' });
+        }
+      },
+    });
+  } catch (err) {
+    if (stored) await svc.content.delete(d.digest);
+    if (unauthorized && !signal.aborted) return false;
+    // only an interrupted transfer leaves a prefix worth resuming; bad data is never kept
+    keepPrefix = !stored && (isCancellation(err) || ['REGISTRY_TRUNCATED', 'REGISTRY_STALLED'].includes((err as { code?: string })?.code ?? ''));
+    throw err;
+  } finally {
+    if (!keepPrefix) await rm(blobTmp, { force: true });
+  }
+  return true;
+}
+
 /** Registry clients to try for a reference: the configured mirrors first (docker.io only), then the registry itself. */
 export function registryClients(ref: Reference, opts: PullImageOptions & { credentials?: RegistryCredentials }): RegistryClient[] {
   const common = {
@@ -371,9 +423,13 @@ async function* pullOne(svc: LocalImageService, refStr: string, opts: PullImageO
           await sem.run(async () => {
             await sharedTransfer(svc, `blob:${l.digest}`, signal, async () => {
               if (svc.layers.get(chain) || (await svc.content.has(l.digest))) return;
-              await fetchAndUnpack(svc, client, repo, l, ctx.repo, i > 0 ? chains[i - 1] : undefined, diffIds[i]!, signal, (n) =>
-                out.push({ status: 'Downloading', progressDetail: { current: n, total: l.size }, progress: progressBar(n, l.size), id }),
-              );
+              const parent = i > 0 ? chains[i - 1] : undefined;
+              const onBytes = (n: number): void => {
+                out.push({ status: 'Downloading', progressDetail: { current: n, total: l.size }, progress: progressBar(n, l.size), id });
+              };
+              // an injected fetch (tests) must see every request: then the in-thread path
+              if (!opts.fetchFn && (await fetchAndUnpackInWorker(svc, client, repo, l, ctx.repo, parent, diffIds[i]!, signal, onBytes))) return;
+              await fetchAndUnpack(svc, client, repo, l, ctx.repo, parent, diffIds[i]!, signal, onBytes);
             });
             // verified and unpacked in the same pass: Docker's remaining steps, in its order
             out.push({ status: 'Verifying Checksum', progressDetail: {}, id });

@@ -318,6 +318,18 @@ export class RegistryClient {
     return { stream: dog, size: len !== null ? Number(len) : undefined };
   }
 
+  /**
+   * Where and how to GET a blob without this client: the URL and the request headers (user agent,
+   * and the authorization already negotiated for the repository's pull scope, if any). A 401 on
+   * that request means the caller should go through {@link openBlob}, which answers the challenge.
+   */
+  blobTarget(repo: string, digest: string): { url: string; headers: Record<string, string>; idleTimeoutMs: number } {
+    const headers: Record<string, string> = { 'user-agent': this.ua };
+    const auth = this.authHeader(`repository:${repo}:pull`);
+    if (auth) headers['authorization'] = auth;
+    return { url: `${this.base}/v2/${repo}/blobs/${digest}`, headers, idleTimeoutMs: this.idleMs };
+  }
+
   /** All tags of a repository (`GET /v2/<repo>/tags/list`, following `Link` pagination). */
   async listTags(repo: string, ctx: ErrorContext, opts: RequestOptions = {}): Promise<string[]> {
     const out: string[] = [];

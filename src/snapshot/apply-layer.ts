@@ -5,7 +5,7 @@ import type { Readable } from 'node:stream';
 
 import { invalidArgument } from '../base/errors.js';
 import { EntryWriter, strictLinkTarget, strictParentDir } from './entry-writer.js';
-import { readTar } from './tar-read.js';
+import { readTar, type ReadTarOptions } from './tar-read.js';
 
 /** Result of {@link applyLayer}. */
 export interface ApplyLayerResult {
@@ -22,9 +22,9 @@ export interface ApplyLayerResult {
  * modes, owners, mtimes, symlinks, hardlinks (within the layer), devices, fifos and PAX xattrs;
  * OCI whiteouts become overlay whiteouts (char 0:0) and `.wh..wh..opq` the opaque xattr.
  * A hostile entry (`..`, a path through a symlink, a hardlink outside) rejects the whole layer
- * and `destDir` is removed.
+ * and `destDir` is removed. `opts.uncompressedDigest`: see {@link ReadTarOptions}.
  */
-export async function applyLayer(tar: Readable, destDir: string, opts: { signal?: AbortSignal } = {}): Promise<ApplyLayerResult> {
+export async function applyLayer(tar: Readable, destDir: string, opts: ReadTarOptions = {}): Promise<ApplyLayerResult> {
   await mkdir(destDir, { recursive: true, mode: 0o755 });
   if ((await readdir(destDir)).length > 0) throw invalidArgument(`layer directory is not empty: ${destDir}`);
   const writer = new EntryWriter({

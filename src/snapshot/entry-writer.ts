@@ -26,10 +26,6 @@ const WRITE_BATCH = 1 << 20;
 
 /** Write all of `bufs` at the file's position with writev (looping on short writes). */
 async function writeAll(fh: FileHandle, bufs: Buffer[]): Promise<void> {
-  if (bufs.length === 1) {
-    await fh.write(bufs[0]!);
-    return;
-  }
   let rest = bufs;
   for (;;) {
     const { bytesWritten } = await fh.writev(rest);

@@ -4,5 +4,5 @@ export { changes, ChangeKind, type Change } from './changes.js';
 export { extractInto, writeEntries, type ExtractIntoOptions, type HostEntry } from './extract-into.js';
 export { packLayerFromUpper, type PackLayerOptions, packPath, packTree, isOverlayWhiteout, writeTarEntry } from './pack.js';
 export { resolveInRoot, statInRoot, resolveRequestPath, goFileMode, GoMode, type PathStat } from './root-path.js';
-export { readTar, type TarHeader, type ReadTarResult } from './tar-read.js';
+export { readTar, type TarHeader, type ReadTarResult, type ReadTarOptions } from './tar-read.js';
 export { sanitizeEntryName } from './entry-writer.js';

@@ -6,7 +6,7 @@
 import { once } from 'node:events';
 import { createGunzip } from 'node:zlib';
 import { createHash } from 'node:crypto';
-import { type Duplex, Readable, Transform, type TransformCallback } from 'node:stream';
+import { type Duplex, Readable, Transform, type TransformCallback, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import tarStream from 'tar-stream';
 
@@ -33,13 +33,8 @@ export interface ReadTarResult {
 /** Pass-through stage that hashes what flows by. */
 class HashTap extends Transform {
   readonly hash = createHash('sha256');
-  bytes = 0;
-  constructor(private readonly hashing = true) {
-    super();
-  }
   override _transform(chunk: Buffer, _e: BufferEncoding, cb: TransformCallback): void {
-    if (this.hashing) this.hash.update(chunk);
-    this.bytes += chunk.length;
+    this.hash.update(chunk);
     cb(null, chunk);
   }
 }
@@ -92,30 +87,57 @@ export async function drain(body: TarBody): Promise<void> {
   }
 }
 
+/** Options of {@link readTar}. */
+export interface ReadTarOptions {
+  signal?: AbortSignal;
+  /**
+   * The digest of the source bytes, when the caller verifies them itself (a pulled blob): if the
+   * tar turns out to be uncompressed, that digest is its DiffID and the bytes are not hashed again.
+   * The result is only as good as the caller's verification.
+   */
+  uncompressedDigest?: string;
+  /** The caller needs no DiffID (`docker cp`, a build context): the stream is not hashed ("" returned). */
+  noDigest?: boolean;
+}
+
 /**
  * Read a tar (plain, gzip or zstd) and call `onEntry` for each entry, sequentially. Rejects with the
  * first error (from the stream or the handler); the source is destroyed then. `noDigest`: the
  * caller needs no DiffID (`docker cp`, a build context), so the stream is not hashed ("" returned).
  */
-export async function readTar(src: Readable, onEntry: EntryHandler, opts: { signal?: AbortSignal; noDigest?: boolean } = {}): Promise<ReadTarResult> {
+export async function readTar(src: Readable, onEntry: EntryHandler, opts: ReadTarOptions = {}): Promise<ReadTarResult> {
   const { head, stream } = await peek(src, 4);
   const stages: Duplex[] = [];
   if (head[0] === 0x1f && head[1] === 0x8b) stages.push(createGunzip({ chunkSize: 256 * 1024 }));
   else if (isZstd(head)) stages.push(createZstdDecompress());
-  const hasher = new HashTap(!opts.noDigest);
-  stages.push(hasher);
+  const known = stages.length === 0 ? opts.uncompressedDigest : undefined;
+  const hasher = known || opts.noDigest ? undefined : new HashTap();
+  if (hasher) stages.push(hasher);
   const extract = tarStream.extract();
   const ac = new AbortController();
   const signal = opts.signal ? AbortSignal.any([opts.signal, ac.signal]) : ac.signal;
 
-  const sink = async function (source: AsyncIterable<Buffer>): Promise<void> {
-    for await (const chunk of source) {
-      if (!extract.write(chunk)) await once(extract, 'drain', { signal });
-    }
-    extract.end();
-  };
+  let bytes = 0;
+  // a Writable, not `for await` over the source: a byte stream's async iterator read()s everything
+  // buffered at once, which concatenates (copies) the chunks
+  const sink = new Writable({
+    highWaterMark: 1 << 20,
+    write(chunk: Buffer, _e, cb): void {
+      bytes += chunk.length;
+      if (extract.write(chunk)) cb();
+      else once(extract, 'drain', { signal }).then(() => cb(), cb);
+    },
+    final(cb): void {
+      extract.end();
+      cb();
+    },
+  });
   const feed = (
-    stages.length === 2 ? pipeline(stream, stages[0]!, stages[1]!, sink, { signal }) : pipeline(stream, stages[0]!, sink, { signal })
+    stages.length === 2
+      ? pipeline(stream, stages[0]!, stages[1]!, sink, { signal })
+      : stages.length === 1
+        ? pipeline(stream, stages[0]!, sink, { signal })
+        : pipeline(stream, sink, { signal })
   ).catch((err: unknown) => {
     extract.destroy(err as Error);
     throw err;
@@ -135,7 +157,7 @@ export async function readTar(src: Readable, onEntry: EntryHandler, opts: { sign
   const [c, f] = await Promise.allSettled([consume, feed]);
   if (c.status === 'rejected') throw wrapTarError(c.reason);
   if (f.status === 'rejected') throw wrapTarError(f.reason);
-  return { diffId: opts.noDigest ? '' : `sha256:${hasher.hash.digest('hex')}`, bytes: hasher.bytes };
+  return { diffId: hasher ? `sha256:${hasher.hash.digest('hex')}` : (known ?? ''), bytes };
 }
 
 function wrapTarError(err: unknown): unknown {

@@ -1,8 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, readdir, rm, stat, writeFile, mkdir } from 'node:fs/promises';
+import { mkdtemp, readdir, rm, stat, writeFile, mkdir, utimes } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { Readable } from 'node:stream';
 
 import { digestOf } from '../base/digest.js';
@@ -79,8 +79,16 @@ test('init removes stale ingest files', async () => {
     await mkdir(join(root, 'content', 'ingest'), { recursive: true });
     await writeFile(join(root, 'content', 'ingest', 'stale'), 'x');
     const cs = new FsContentStore(root);
+    // a kept download prefix survives a restart (a later pull resumes it); an old one does not
+    const partial = await cs.partialPath(digestOf('p'));
+    await writeFile(partial, 'prefix');
+    const old = await cs.partialPath(digestOf('old'));
+    await writeFile(old, 'prefix');
+    const dayAgo = new Date(Date.now() - 25 * 3600_000);
+    await utimes(old, dayAgo, dayAgo);
     await cs.init();
-    assert.deepEqual(await readdir(join(root, 'content', 'ingest')), []);
+    assert.deepEqual(await readdir(join(root, 'content', 'ingest')), [basename(partial)]);
+    assert.equal(await cs.has(digestOf('p')), false, 'a partial is never a blob');
   } finally {
     await rm(root, { recursive: true, force: true });
   }

@@ -91,6 +91,9 @@ class WriteBatcher extends Transform {
   }
 }
 
+/** Kept download prefixes older than this are removed at start-up. */
+const PARTIAL_MAX_AGE_MS = 24 * 3600_000;
+
 function checkDigest(d: string): string {
   if (!DIGEST_RE.test(d)) throw invalidArgument(`invalid digest: ${d}`);
   return d.slice(7);
@@ -106,11 +109,18 @@ export class FsContentStore implements ContentStore {
     this.ingestDir = join(root, 'content', 'ingest');
   }
 
-  /** Create the directories and remove ingest files left by a crash. */
+  /**
+   * Create the directories and remove ingest files left by a crash, except the kept prefixes of
+   * interrupted downloads ({@link partialPath}) younger than a day, which a later pull resumes.
+   */
   async init(): Promise<void> {
     await mkdir(this.blobDir, { recursive: true });
-    await rm(this.ingestDir, { recursive: true, force: true });
     await mkdir(this.ingestDir, { recursive: true });
+    for (const n of await readdir(this.ingestDir)) {
+      const p = join(this.ingestDir, n);
+      const keep = /^partial-[0-9a-f]{64}$/.test(n) && (await stat(p).then((st) => st.isFile() && Date.now() - st.mtimeMs < PARTIAL_MAX_AGE_MS, () => false));
+      if (!keep) await rm(p, { recursive: true, force: true });
+    }
   }
 
   /** Path of a blob on disk (whether or not it exists). */
@@ -179,6 +189,33 @@ export class FsContentStore implements ContentStore {
     } finally {
       await rm(tmp, { force: true });
     }
+  }
+
+  /**
+   * The private ingest file of a blob's download, named by its digest so that a download cut short
+   * leaves a prefix the next pull of the same blob can resume (HTTP Range) instead of starting
+   * over. One writer at a time: pulls share a blob's transfer. Never visible as a blob.
+   */
+  async partialPath(digest: string): Promise<string> {
+    const hex = checkDigest(digest);
+    await mkdir(this.ingestDir, { recursive: true });
+    return join(this.ingestDir, `partial-${hex}`);
+  }
+
+  /**
+   * Commit a blob written to a {@link partialPath} by a writer that verified `digest` and `size`
+   * while writing and fsynced the file: rename it into place (an existing blob is success).
+   */
+  async commitIngest(tmp: string, digest: string, size: number, verified: { digest: string; bytes: number }): Promise<IngestResult> {
+    checkDigest(digest);
+    if (verified.digest !== digest || verified.bytes !== size) {
+      await rm(tmp, { force: true });
+      throw invalidArgument(`digest mismatch: expected ${digest} (${size} bytes), got ${verified.digest} (${verified.bytes} bytes)`);
+    }
+    if (!tmp.startsWith(this.ingestDir + '/')) throw invalidArgument(`not an ingest path: ${tmp}`);
+    await rename(tmp, this.blobPath(digest));
+    await fsyncDir(this.blobDir);
+    return { digest, size };
   }
 
   async delete(digest: string): Promise<void> {

@@ -89,6 +89,8 @@ export interface ProxiedRequest {
   method: string;
   url: string;
   status: number;
+  /** The request's Range header, if any. */
+  range?: string;
 }
 
 /**
@@ -130,7 +132,7 @@ export class RecordingProxy {
   }
 
   private handle(req: IncomingMessage, res: ServerResponse): void {
-    const rec: ProxiedRequest = { method: req.method ?? 'GET', url: req.url ?? '/', status: 0 };
+    const rec: ProxiedRequest = { method: req.method ?? 'GET', url: req.url ?? '/', status: 0, ...(req.headers.range ? { range: req.headers.range } : {}) };
     this.requests.push(rec);
     this.open.add(res);
     res.on('close', () => this.open.delete(res));

@@ -9,7 +9,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { request as httpRequest } from 'node:http';
 import { createServer as createNetServer, type Socket } from 'node:net';
@@ -77,10 +77,18 @@ function rootfs(name: string, files: Record<string, string | Buffer>, withBusybo
 }
 
 /** The data root holds no blob with this digest, no ingest file and no half-unpacked layer. */
-function assertNothingPartial(digest: string): void {
+/**
+ * Nothing partial is visible. With `keptPrefix` the cut download's prefix stays private in the
+ * ingest area (as may the prefixes of the pull's other layers, cancelled by the failure).
+ */
+function assertNothingPartial(digest: string, opts: { keptPrefix?: boolean } = {}): void {
   const blobs = readdirSync(join(h.dataRoot, 'content/blobs/sha256'));
   assert.ok(!blobs.includes(digest.slice(7)), `blob ${digest} is not stored`);
-  assert.deepEqual(readdirSync(join(h.dataRoot, 'content/ingest')), [], 'no ingest files left');
+  const ingest = readdirSync(join(h.dataRoot, 'content/ingest'));
+  if (opts.keptPrefix) {
+    assert.ok(ingest.includes(`partial-${digest.slice(7)}`), `the prefix of ${digest} is kept: ${ingest.join(' ')}`);
+    assert.ok(ingest.every((n) => /^partial-[0-9a-f]{64}$/.test(n)), `only download prefixes in the ingest area: ${ingest.join(' ')}`);
+  } else assert.deepEqual(ingest, [], 'no ingest files left');
   assert.deepEqual(readdirSync(join(h.dataRoot, 'layers')).filter((n) => n.startsWith('tmp-')), [], 'no temporary layer dirs left');
 }
 
@@ -229,7 +237,7 @@ async function manifestDigestOf(ref: string): Promise<string> {
   return rec.manifestDigest;
 }
 
-test('an interrupted download leaves nothing partial; the next pull starts over and succeeds', { skip }, async () => {
+test('an interrupted download leaves nothing partial visible; the next pull resumes it (Range) and succeeds', { skip }, async () => {
   const { layer, base } = await pushBigImage('cut/app');
   const name = `${via}/cut/app:v1`;
   // the big layer is cut while the base layer is still (slowly) downloading: the error shown is
@@ -242,14 +250,20 @@ test('an interrupted download leaves nothing partial; the next pull starts over 
   proxy.rules = [];
   assert.equal(r.code, 1);
   assert.match(r.stderr, /fetching blob sha256:[0-9a-f]+: (unexpected EOF|transfer interrupted)/);
-  assertNothingPartial(layer);
+  assertNothingPartial(layer, { keptPrefix: true });
   assert.equal((await cli(['image', 'inspect', name])).code, 1);
+  const kept = statSync(join(h.dataRoot, 'content/ingest', `partial-${layer.slice(7)}`)).size;
+  assert.ok(kept > 0 && kept <= 1 << 20, `kept ${kept} bytes of the cut download`);
 
   // the second pull goes through the API to check Docker's progress messages too
   const gets = proxy.count('GET', new RegExp(`/blobs/${layer}$`));
   const msgs = await apiStream(`/images/create?fromImage=${encodeURIComponent(`${via}/cut/app`)}&tag=v1`);
   assert.ok(!msgs.some((m) => m['error']), JSON.stringify(msgs));
   assert.equal(proxy.count('GET', new RegExp(`/blobs/${layer}$`)), gets + 1);
+  // the real registry answered the resume with 206 and only the rest
+  const resumed = proxy.matching('GET', new RegExp(`/blobs/${layer}$`)).at(-1)!;
+  assert.deepEqual({ range: resumed.range, status: resumed.status }, { range: `bytes=${kept}-`, status: 206 });
+  assertNothingPartial('sha256:' + '0'.repeat(64));
   const id = layer.slice(7, 19);
   const steps = msgs.filter((m) => m['id'] === id).map((m) => String(m['status']));
   const order = ['Pulling fs layer', 'Downloading', 'Verifying Checksum', 'Download complete', 'Extracting', 'Pull complete'];
@@ -275,7 +289,7 @@ test('a stalled download fails with a clear error after the stall timeout', { sk
   proxy.rules = [];
   assert.equal(r.code, 1);
   assert.match(r.stderr, new RegExp(`fetching blob ${layer}: no data received for 2s`));
-  assertNothingPartial(layer);
+  assertNothingPartial(layer, { keptPrefix: true });
 });
 
 test('a registry that accepts the connection but never answers fails after the stall timeout', { skip }, async () => {
