@@ -5,7 +5,7 @@
  */
 import { mkdir, rm, readdir, readFile, writeFile, stat, cp, chown } from 'node:fs/promises';
 import { existsSync, watch, type FSWatcher } from 'node:fs';
-import { join, basename, dirname } from 'node:path';
+import { join, basename, dirname, resolve } from 'node:path';
 import { hostname as osHostname } from 'node:os';
 import { spawn, execFile } from 'node:child_process';
 import { PassThrough, Readable, type Writable } from 'node:stream';
@@ -16,13 +16,14 @@ import { newId, randomName, NAME_RE, ID_RE } from '../base/ids.js';
 import { KeyedMutex } from '../base/keyed-mutex.js';
 import { readJsonIfExists, writeJsonAtomic } from '../host/atomic-fs.js';
 import { mountOverlay, unmount, isMounted } from '../host/mount.js';
+import { pidAlive, pidAliveAsync } from '../host/proc.js';
 import type {
   AttachOptions, AttachSession, ContainerService, CreateContainerOptions, ExecCreateOptions, Filters,
   Json, LogsOptions, OutputChunk, WaitCondition,
 } from '../engine/services.js';
 import type { Publish } from '../engine/event-bus.js';
 import type { HostInfo } from '../runtime/host-info.js';
-import { OciRuntime, type RuntimeConfig, dockerStartMessage, startFailureExitCode } from '../runtime/oci-runtime.js';
+import { OciRuntime, type RuntimeConfig, dockerStartMessage, processCommand, startFailureExitCode } from '../runtime/oci-runtime.js';
 import { spawnConmon, conmonResize } from '../runtime/conmon.js';
 import { readK8sLog } from '../runtime/k8s-log.js';
 import type { Archiver, ImageProvider, ResolvedMount, SpecBuilder } from './deps.js';
@@ -156,6 +157,8 @@ export class LocalContainers implements ContainerService {
   private readonly runtimeClean = new Set<string>();
   /** Whether overlay mounts take the `volatile` option here (cleared when the kernel refuses it). */
   private volatileOverlay = true;
+  /** Removals whose physical part (runtime delete, unmount, files) still runs; close() waits for them. */
+  private readonly cleanups = new Set<Promise<void>>();
 
   constructor(private readonly o: ContainerServiceOptions) {
     this.cdir = join(o.root, 'containers');
@@ -177,8 +180,9 @@ export class LocalContainers implements ContainerService {
 
   /**
    * Write the record atomically. `sync: false` skips the fsyncs for a state whose loss in a power
-   * failure is harmless (the end of an auto-removed container's run: an older record of it
-   * reconciles to the same removal).
+   * failure is harmless: every record of an auto-removed container (a power failure ends its run, and
+   * a torn or missing record makes init() scrub its directory; an older record reconciles to the
+   * same removal).
    */
   private async persist(rec: ContainerRecord, opts: { sync?: boolean } = {}): Promise<void> {
     await writeJsonAtomic(join(this.dir(rec.Id), 'container.json'), rec, opts);
@@ -299,6 +303,7 @@ export class LocalContainers implements ContainerService {
     this.poller = setInterval(() => void this.pollExits(), 2000);
     this.poller.unref();
     for (const rec of [...this.recs.values()]) await this.reconcile(rec);
+    this.reapRuntimeOrphans();
   }
 
   private async scrubDir(id: string): Promise<void> {
@@ -308,13 +313,7 @@ export class LocalContainers implements ContainerService {
   }
 
   private alive(pid: number): boolean {
-    if (!pid) return false;
-    try {
-      process.kill(pid, 0);
-      return true;
-    } catch {
-      return false;
-    }
+    return pidAlive(pid);
   }
 
   /** Bring one record in line with reality after a daemon start. */
@@ -356,6 +355,26 @@ export class LocalContainers implements ContainerService {
       if (l.healthTimer) clearTimeout(l.healthTimer);
       if (l.restartTimer) clearTimeout(l.restartTimer);
     }
+    await Promise.all([...this.cleanups]);
+  }
+
+  /**
+   * Runtime records (crun/runc state directories) of containers berth has no record of: left by a
+   * crash between a removal and its runtime delete (see remove()). Deleted in the background.
+   */
+  private reapRuntimeOrphans(): void {
+    for (const cfg of this.o.runtimes.values()) {
+      const rt = new OciRuntime(cfg);
+      const p = rt.stateIds().then(async (ids) => {
+        for (const id of ids) if (ID_RE.test(id) && !this.recs.has(id)) await rt.delete(id, true).catch((e) => this.o.log(`runtime delete ${id.slice(0, 12)}: ${messageOf(e)}`));
+      });
+      this.track(p);
+    }
+  }
+
+  private track(p: Promise<void>): void {
+    const q = p.catch((e) => this.o.log(`cleanup: ${messageOf(e)}`)).finally(() => this.cleanups.delete(q));
+    this.cleanups.add(q);
   }
 
   private async pollExits(): Promise<void> {
@@ -414,10 +433,8 @@ export class LocalContainers implements ContainerService {
     this.names.set(name, id);
     const d = this.dir(id);
     try {
-      await mkdir(join(d, 'upper'), { recursive: true });
-      await mkdir(join(d, 'work'), { recursive: true });
-      await mkdir(join(d, 'rootfs'), { recursive: true });
-      await mkdir(join(d, 'bundle'), { recursive: true });
+      await mkdir(d, { recursive: true });
+      await Promise.all(['upper', 'work', 'rootfs', 'bundle'].map((s) => mkdir(join(d, s))));
       const mountPoints: MountPoint[] = [];
       for (const m of requests) {
         if (m.Type === 'volume') {
@@ -468,7 +485,7 @@ export class LocalContainers implements ContainerService {
         await this.o.networks.register(id, name, hc, (nc?.['EndpointsConfig'] as Json | null | undefined) ?? null);
       }
       await this.writeEtcFiles(rec);
-      await this.persist(rec);
+      await this.persist(rec, { sync: !hc['AutoRemove'] });
       this.recs.set(id, rec);
       this.runtimeClean.add(id);
       this.emit(rec, 'create');
@@ -693,9 +710,12 @@ export class LocalContainers implements ContainerService {
       if (live.exit.settled) live.exit = deferred();
       live.startedAtMs = Date.now();
       this.live.set(rec.Id, live);
+      // bind sources outside the data root may be host mounts newer than the runtime's long-lived
+      // mount namespace: such a container is created in a namespace of its own (crun-setup.ts)
+      const fresh = rt.config.freshPath && mounts.some((m) => m.type === 'bind' && !isUnder(m.source, this.o.root));
       const res = await spawnConmon({
         conmonPath: this.o.host.binaries['conmon'] ?? 'conmon',
-        runtime: rt.config,
+        runtime: fresh ? { ...rt.config, path: rt.config.freshPath!, wrapArgs: [] } : rt.config,
         id: rec.Id,
         cuuid: rec.Id.slice(0, 16),
         name: rec.Name.slice(1),
@@ -723,7 +743,7 @@ export class LocalContainers implements ContainerService {
       if (rec.Config['Healthcheck'] && this.healthEnabled(rec)) {
         rec.State.Health = { Status: 'starting', FailingStreak: 0, Log: rec.State.Health?.Log ?? [] };
       }
-      await this.persist(rec);
+      await this.persist(rec, { sync: !rec.HostConfig['AutoRemove'] });
       this.emitVolumes(rec, 'mount');
       this.emit(rec, 'start');
       for (const s of live.pendingStdin.splice(0)) this.connectStdin(rec, s);
@@ -751,7 +771,7 @@ export class LocalContainers implements ContainerService {
       // (which waits for condition=removed after a failed start) returns (issue 4).
       if (rec.HostConfig['AutoRemove'] && !this.shuttingDown) {
         setImmediate(() => {
-          this.remove(rec.Id, { force: true, volumes: true }).catch((e) => this.o.log(`auto-remove ${rec.Id.slice(0, 12)}: ${messageOf(e)}`));
+          this.remove(rec.Id, { force: true, volumes: true, auto: true }).catch((e) => this.o.log(`auto-remove ${rec.Id.slice(0, 12)}: ${messageOf(e)}`));
         });
       }
       if (err instanceof EngineError && err.kind !== 'internal') throw err;
@@ -790,12 +810,14 @@ export class LocalContainers implements ContainerService {
   /** Record the end of a run (lock held), clean up, then apply --rm or the restart policy. */
   private async finishRun(rec: ContainerRecord, code: number, error: string): Promise<void> {
     const oom = await oomKilled(rec.Id, this.o.host.cgroupVersion).catch(() => false);
+    const autoRemove = Boolean(rec.HostConfig['AutoRemove']) && !this.shuttingDown;
     // the processes are gone: the network teardown (the slow part, netavark's iptables calls), the
     // runtime delete (cgroups and state only) and the rootfs unmount run side by side (an unmount
-    // that finds the rootfs still busy falls back to a lazy one)
+    // that finds the rootfs still busy falls back to a lazy one). An auto-removed container is
+    // removed right after: its runtime delete and unmount run after the removal (see remove()).
     await Promise.all([
-      this.runtimeDelete(rec).catch((e) => this.o.log(`runtime delete ${rec.Id.slice(0, 12)}: ${messageOf(e)}`)),
-      unmount(join(this.dir(rec.Id), 'rootfs')).catch((e) => this.o.log(`unmount ${rec.Id.slice(0, 12)}: ${messageOf(e)}`)),
+      autoRemove ? undefined : this.runtimeDelete(rec).catch((e) => this.o.log(`runtime delete ${rec.Id.slice(0, 12)}: ${messageOf(e)}`)),
+      autoRemove ? undefined : unmount(join(this.dir(rec.Id), 'rootfs')).catch((e) => this.o.log(`unmount ${rec.Id.slice(0, 12)}: ${messageOf(e)}`)),
       this.o.networks?.detach(rec.Id).catch((e) => this.o.log(`network detach ${rec.Id.slice(0, 12)}: ${messageOf(e)}`)),
     ]);
     const live = this.live.get(rec.Id);
@@ -810,7 +832,6 @@ export class LocalContainers implements ContainerService {
     rec.State.OOMKilled = oom;
     rec.State.FinishedAt = isoNow();
     if (rec.State.Health) rec.State.Health.Status = 'unhealthy';
-    const autoRemove = Boolean(rec.HostConfig['AutoRemove']) && !this.shuttingDown;
     await this.persist(rec, { sync: !autoRemove });
     if (oom) this.emit(rec, 'oom');
     this.emit(rec, 'die', { exitCode: String(code) });
@@ -819,7 +840,7 @@ export class LocalContainers implements ContainerService {
     this.resolveWaiters(rec, 'next-exit', code, error);
     if (autoRemove) {
       setImmediate(() => {
-        this.remove(rec.Id, { force: true, volumes: true }).catch((e) => this.o.log(`auto-remove ${rec.Id.slice(0, 12)}: ${messageOf(e)}`));
+        this.remove(rec.Id, { force: true, volumes: true, auto: true }).catch((e) => this.o.log(`auto-remove ${rec.Id.slice(0, 12)}: ${messageOf(e)}`));
       });
       return;
     }
@@ -944,7 +965,12 @@ export class LocalContainers implements ContainerService {
 
   // ---------------------------------------------------------------- remove
 
-  async remove(ref: string, opts: { force: boolean; volumes: boolean }): Promise<void> {
+  /**
+   * Remove a container. `auto` (the removal of an AutoRemove container after its run, internal):
+   * the answer — `destroy`, `wait?condition=removed` — comes once the record is gone; the runtime
+   * delete, unmount and file removal follow in the background. An API `rm` waits for all of it.
+   */
+  async remove(ref: string, opts: { force: boolean; volumes: boolean; auto?: boolean }): Promise<void> {
     const rec = this.find(ref);
     if (rec.State.Running && rec.State.Status !== 'restarting') {
       if (!opts.force) {
@@ -975,18 +1001,32 @@ export class LocalContainers implements ContainerService {
         await this.finishRunQuiet(rec);
       }
       setStatus(rec.State, 'removing');
-      await this.runtimeDeleteIfAny(rec).catch(() => undefined);
       await this.o.networks?.forget(rec.Id).catch(() => undefined);
-      await unmount(join(this.dir(rec.Id), 'rootfs')).catch(() => undefined);
-      // make the removal durable first: drop the record, then the files
+      // make the removal durable first: drop the record, then the rest. The physical part — the
+      // runtime's record and cgroups, the rootfs unmount, the files — runs after the answer for an
+      // auto-removal (issue 7: 10-20 ms of `run --rm`); a crash in between leaves a directory
+      // without container.json and a runtime record without a container, both cleaned by init().
       await rm(join(this.dir(rec.Id), 'container.json'), { force: true });
+      const runtimeClean = this.runtimeClean.has(rec.Id);
       this.recs.delete(rec.Id);
       this.names.delete(rec.Name);
       this.live.delete(rec.Id);
       this.runtimeClean.delete(rec.Id);
       for (const e of rec.ExecIDs) this.execs.delete(e);
-      await rm(this.dir(rec.Id), { recursive: true, force: true });
-      await rm(join(this.sockDir, rec.Id.slice(0, 16)), { force: true }).catch(() => undefined);
+      const rt = this.o.runtimes.get(rec.Runtime);
+      const physical = (async () => {
+        const rtDone = (async () => {
+          if (!rt || runtimeClean) return;
+          const r = new OciRuntime(rt);
+          if (await r.hasState(rec.Id)) await r.delete(rec.Id, true);
+        })().catch((e) => this.o.log(`runtime delete ${rec.Id.slice(0, 12)}: ${messageOf(e)}`));
+        await unmount(join(this.dir(rec.Id), 'rootfs')).catch((e) => this.o.log(`unmount ${rec.Id.slice(0, 12)}: ${messageOf(e)}`));
+        await rm(this.dir(rec.Id), { recursive: true, force: true });
+        await rm(join(this.sockDir, rec.Id.slice(0, 16)), { force: true }).catch(() => undefined);
+        await rtDone;
+      })();
+      if (opts.auto) this.track(physical);
+      else await physical;
       if (opts.volumes) {
         for (const mp of rec.MountPoints) {
           if (mp.Type === 'volume' && mp.Anonymous && mp.Name && this.usersOfVolume(mp.Name).length === 0) {
@@ -1650,22 +1690,27 @@ export class LocalContainers implements ContainerService {
     ex.started = true;
     if (opts.Tty !== undefined && opts.Tty !== null) ex.Tty = ex.Tty || Boolean(opts.Tty);
     if (opts.ConsoleSize) ex.ConsoleSize = opts.ConsoleSize;
-    await mkdir(join(ex.dir, 'exit'), { recursive: true });
     const rt = this.runtimeFor(rec);
     const mounts: ResolvedMount[] = [];
-    const proc = await this.o.spec.buildExecProcess({
-      base: this.specInput(rec, mounts),
-      cmd: ex.Cmd,
-      env: ex.Env,
-      user: ex.User,
-      workingDir: ex.WorkingDir,
-      tty: ex.Tty,
-      privileged: ex.Privileged,
-      ...(ex.ConsoleSize ? { consoleSize: ex.ConsoleSize } : {}),
-    });
-    await writeJsonAtomic(join(ex.dir, 'process.json'), proc);
+    const [proc] = await Promise.all([
+      this.o.spec.buildExecProcess({
+        base: this.specInput(rec, mounts),
+        cmd: ex.Cmd,
+        env: ex.Env,
+        user: ex.User,
+        workingDir: ex.WorkingDir,
+        tty: ex.Tty,
+        privileged: ex.Privileged,
+        ...(ex.ConsoleSize ? { consoleSize: ex.ConsoleSize } : {}),
+      }),
+      mkdir(join(ex.dir, 'exit'), { recursive: true }),
+    ]);
     const logPath = join(ex.dir, 'exec.log');
-    await writeFile(logPath, '');
+    await Promise.all([
+      // read once by the runtime right away: atomic, no fsync needed
+      writeJsonAtomic(join(ex.dir, 'process.json'), proc, { sync: false }),
+      writeFile(logPath, ''),
+    ]);
     const cuuid = execId.slice(0, 16);
     const exitWatch = this.watchExecExit(ex, rec);
     let conmonPid = 0;
@@ -1867,7 +1912,8 @@ export class LocalContainers implements ContainerService {
     await writeFile(file, JSON.stringify(proc));
     try {
       return await new Promise((resolve) => {
-        const child = execFile(rt.config.path, [...rt.config.globalArgs, 'exec', '--process', file, rec.Id], { timeout: timeoutMs, maxBuffer: 1 << 20 }, (err, stdout, stderr) => {
+        const cmd = processCommand(rt.config, ['exec', '--process', file, rec.Id]);
+        const child = execFile(cmd.file, cmd.args, { timeout: timeoutMs, maxBuffer: 1 << 20 }, (err, stdout, stderr) => {
           const output = (String(stdout) + String(stderr)).slice(0, 4096);
           if (err && (err as { killed?: boolean }).killed) resolve({ code: -1, output: `Health check exceeded timeout (${timeoutMs}ms)` });
           else resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, output });
@@ -1880,21 +1926,27 @@ export class LocalContainers implements ContainerService {
   }
 }
 
+/** True when `p` is `dir` or below it (both absolute, normalised). */
+function isUnder(p: string, dir: string): boolean {
+  const a = resolve(p);
+  const d = resolve(dir);
+  return a === d || a.startsWith(d.endsWith('/') ? d : `${d}/`);
+}
+
 function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
 
-/** Resolves once `pid` no longer exists (polled every 5 ms), or after `maxMs`. */
+/**
+ * Resolves once `pid` has exited (polled every 2 ms), or after `maxMs`. A zombie counts as exited:
+ * conmon is reparented to the host's init when it exits, which may take seconds to reap it.
+ */
 async function waitForPidGone(pid: number, maxMs: number): Promise<void> {
   if (!(pid > 0)) return sleep(30);
   const until = Date.now() + maxMs;
   while (Date.now() < until) {
-    try {
-      process.kill(pid, 0);
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ESRCH') return;
-    }
-    await sleep(5);
+    if (!(await pidAliveAsync(pid))) return;
+    await sleep(2);
   }
 }
 

@@ -4,7 +4,7 @@ import { mkdtemp, mkdir, writeFile, readFile, rm, stat } from 'node:fs/promises'
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-import { isMounted, mountOverlay, unmount } from './mount.js';
+import { isMounted, mountOverlay, parseMountTable, unmount } from './mount.js';
 
 const root = process.getuid?.() === 0;
 
@@ -31,4 +31,20 @@ test('a volatile overlay can be mounted again on the same work dir', { skip: !ro
     await unmount(join(d, 'm')).catch(() => undefined);
     await rm(d, { recursive: true, force: true });
   }
+});
+
+test('parseMountTable: propagation flags, escapes, fs type after the separator', () => {
+  const t = parseMountTable([
+    '24 1 254:0 / / rw,relatime - ext4 /dev/vda rw',
+    '90 24 254:0 /tmp/r /tmp/r rw,relatime shared:5 - ext4 /dev/vda rw',
+    '91 90 0:4 mnt:[4026532177] /tmp/r/runtime/ns/mnt rw master:5 - nsfs nsfs rw',
+    '92 90 0:50 / /tmp/r/with\\040space rw shared:7 master:5 - overlay overlay rw',
+  ].join('\n'));
+  assert.deepEqual(t.map((m) => [m.id, m.parentId, m.mountPoint, m.fsType, m.shared, m.slave]), [
+    [24, 1, '/', 'ext4', false, false],
+    [90, 24, '/tmp/r', 'ext4', true, false],
+    [91, 90, '/tmp/r/runtime/ns/mnt', 'nsfs', false, true],
+    [92, 90, '/tmp/r/with space', 'overlay', true, true],
+  ]);
+  assert.equal(t[1]!.root, '/tmp/r');
 });

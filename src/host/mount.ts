@@ -3,13 +3,28 @@
  * a short spawn; the snapshotter decides what to mount, this only does it.
  */
 import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { internal } from '../base/errors.js';
 
-function run(cmd: string, args: string[]): Promise<void> {
+/**
+ * util-linux's binaries by absolute path: a bare name makes every call try each PATH entry first
+ * (failed execs in the child, on the container start path; issue 7).
+ */
+const bins = new Map<string, string>();
+function bin(name: 'mount' | 'umount'): string {
+  let p = bins.get(name);
+  if (!p) {
+    p = [`/usr/bin/${name}`, `/bin/${name}`, `/usr/sbin/${name}`, `/sbin/${name}`].find((c) => existsSync(c)) ?? name;
+    bins.set(name, p);
+  }
+  return p;
+}
+
+function run(cmd: 'mount' | 'umount', args: string[]): Promise<void> {
   return new Promise((resolve, reject) => {
-    execFile(cmd, args, { timeout: 30_000 }, (err, _out, stderr) => {
+    execFile(bin(cmd), args, { timeout: 30_000 }, (err, _out, stderr) => {
       if (err) reject(internal(`${cmd} ${args.join(' ')}: ${String(stderr).trim() || err.message}`));
       else resolve();
     });
@@ -48,11 +63,59 @@ export async function unmount(target: string): Promise<void> {
 
 /** Mount points from /proc/self/mountinfo (decoded). */
 export async function listMounts(): Promise<string[]> {
-  const text = await readFile('/proc/self/mountinfo', 'utf8');
-  return text
-    .split('\n')
-    .filter(Boolean)
-    .map((l) => (l.split(' ')[4] ?? '').replace(/\\(\d{3})/g, (_m, o: string) => String.fromCharCode(parseInt(o, 8))));
+  return (await mountTable()).map((m) => m.mountPoint);
+}
+
+/** One line of /proc/self/mountinfo (see proc(5)). */
+export interface MountEntry {
+  id: number;
+  parentId: number;
+  /** The mount's root within its filesystem. */
+  root: string;
+  mountPoint: string;
+  fsType: string;
+  /** Propagation: a member of a peer group (`shared:N` among the optional fields). */
+  shared: boolean;
+  /** Receives propagation from a master (`master:N`). */
+  slave: boolean;
+}
+
+const unescape = (s: string): string => s.replace(/\\(\d{3})/g, (_m, o: string) => String.fromCharCode(parseInt(o, 8)));
+
+/** Parse mountinfo text. Pure. */
+export function parseMountTable(text: string): MountEntry[] {
+  const out: MountEntry[] = [];
+  for (const line of text.split('\n')) {
+    const f = line.split(' ');
+    const sep = f.indexOf('-', 6);
+    if (f.length < 7 || sep < 0) continue;
+    const opt = f.slice(6, sep);
+    out.push({
+      id: Number(f[0]),
+      parentId: Number(f[1]),
+      root: unescape(f[3]!),
+      mountPoint: unescape(f[4]!),
+      fsType: f[sep + 1] ?? '',
+      shared: opt.some((o) => o.startsWith('shared:')),
+      slave: opt.some((o) => o.startsWith('master:')),
+    });
+  }
+  return out;
+}
+
+/** This process's mount table. */
+export async function mountTable(): Promise<MountEntry[]> {
+  return parseMountTable(await readFile('/proc/self/mountinfo', 'utf8'));
+}
+
+/** Bind-mount `src` at `target` read-only in one mount(8) call. */
+export async function bindMountReadOnly(src: string, target: string): Promise<void> {
+  await run('mount', ['--bind', '-o', 'ro', src, target]);
+}
+
+/** Change the propagation type of the mount at `target` (not recursive). */
+export async function setPropagation(target: string, type: 'shared' | 'private' | 'slave'): Promise<void> {
+  await run('mount', [`--make-${type}`, target]);
 }
 
 /** True when target is a mount point. */

@@ -42,3 +42,10 @@ test('the first sync message is taken whole, even when a second follows without 
   assert.equal(firstJsonObject('{"data": -1, "message": "a } brace \\" quote"}\n{"data":1}'), '{"data": -1, "message": "a } brace \\" quote"}');
   assert.equal(firstJsonObject('{"data": 1'), undefined);
 });
+
+test('a wrapper runtime (nsenter): its own arguments come before the runtime global args', () => {
+  const a = conmonArgs({ ...base, runtime: { name: 'crun', path: '/usr/bin/nsenter', wrapArgs: ['--mount=/ns', '--', '/c/crun'], verbPath: '/c/crun', globalArgs: ['--root=/r'] } });
+  assert.equal(a[a.indexOf('-r') + 1], '/usr/bin/nsenter');
+  const rargs = a.flatMap((x, i) => (a[i - 1] === '--runtime-arg' ? [x] : []));
+  assert.deepEqual(rargs.slice(0, 4), ['--mount=/ns', '--', '/c/crun', '--root=/r']);
+});

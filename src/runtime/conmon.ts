@@ -75,7 +75,7 @@ export function conmonArgs(o: ConmonOptions): string[] {
     '--log-level', 'error',
     '--no-sync-log',
   ];
-  for (const g of [...o.runtime.globalArgs, `--log=${o.runtimeLog}`, '--log-format=json']) {
+  for (const g of [...(o.runtime.wrapArgs ?? []), ...o.runtime.globalArgs, `--log=${o.runtimeLog}`, '--log-format=json']) {
     args.push('--runtime-arg', g);
   }
   if (o.logSizeMax && o.logSizeMax > 0) args.push('--log-size-max', String(o.logSizeMax));

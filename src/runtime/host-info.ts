@@ -69,7 +69,7 @@ function nofileHard(): number {
 export function probeHost(): HostInfo {
   const cgroupMode = detectCgroupMode();
   const binaries: Record<string, string | undefined> = {};
-  for (const b of ['crun', 'runc', 'runsc', 'conmon', 'socat', 'tini-static', 'mount', 'umount', 'unshare', 'ps', 'setfattr', 'getfattr', 'mknod']) {
+  for (const b of ['crun', 'runc', 'runsc', 'conmon', 'socat', 'tini-static', 'mount', 'umount', 'unshare', 'nsenter', 'ps', 'setfattr', 'getfattr', 'mknod']) {
     binaries[b] = which(b);
   }
   return {

@@ -3,7 +3,8 @@
  * live in container/; this only runs the runtime's verbs and classifies its errors.
  */
 import { execFile } from 'node:child_process';
-import { readFile, mkdtemp, writeFile, rm, stat } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { open, readFile, readdir, mkdtemp, writeFile, rm, stat, unlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { EngineError, internal, notFound } from '../base/errors.js';
@@ -12,19 +13,36 @@ import { EngineError, internal, notFound } from '../base/errors.js';
 export interface RuntimeConfig {
   /** User-facing name: crun, runc, runsc. */
   name: string;
-  /** The executable conmon and berthd run (may be a wrapper script). */
+  /** The executable conmon runs for `create` and `exec` (may be a wrapper, e.g. nsenter). */
   path: string;
+  /**
+   * Arguments placed before `globalArgs` whenever `path` is run: a wrapper's own options and the
+   * runtime binary (e.g. `--mount=<ns file> -- <crun>` for nsenter).
+   */
+  wrapArgs?: string[];
   /**
    * The executable berthd runs itself for the verbs that create no process (start, state, kill,
    * delete, pause, resume, update); `path` when absent. On a hybrid cgroup host crun refuses only
    * `create` and `exec` (conmon runs those through the wrapper at `path`); every other verb works
-   * on the plain binary, which saves the wrapper's unshare + sh + mount on each call.
+   * on the plain binary, which saves the wrapper on each call.
    */
   verbPath?: string;
+  /**
+   * A wrapper that creates a container in a mount namespace made for that one call (hybrid cgroup
+   * hosts, when `path` enters a long-lived namespace): for containers whose bind-mount sources lie
+   * outside the data root, so a host mount made after that namespace is still seen. Run without
+   * `wrapArgs`.
+   */
+  freshPath?: string;
   /** Global arguments placed before every verb (e.g. --root). */
   globalArgs: string[];
   /** A note shown by `berth info`, e.g. why a wrapper is used. */
   note?: string;
+}
+
+/** The command line that runs a process-creating verb (`exec`, `create`) through `path`. */
+export function processCommand(cfg: RuntimeConfig, args: string[]): { file: string; args: string[] } {
+  return { file: cfg.path, args: [...(cfg.wrapArgs ?? []), ...cfg.globalArgs, ...args] };
 }
 
 /** The state the runtime reports for a container. */
@@ -130,7 +148,37 @@ export class OciRuntime {
 
   /** Let a created container run its process. */
   async start(id: string): Promise<void> {
+    if (await this.startThroughFifo(id)) return;
     await run(this.bin, this.a('start', id));
+  }
+
+  /**
+   * crun's `start`, without a crun process (issue 7: one process less per container start). A
+   * created crun container waits reading `<root>/<id>/exec.fifo`; `crun start` opens it for
+   * writing, unlinks it (which is what marks the container running) and writes one byte
+   * (crun 1.8 `libcrun_status_write_exec_fifo`). Beyond that crun's start only runs poststart
+   * hooks and waits for a notify socket, neither of which berth uses. False (the caller runs the
+   * binary) for other runtimes and whenever the fifo has no reader or is missing.
+   */
+  private async startThroughFifo(id: string): Promise<boolean> {
+    const root = this.config.name === 'crun' ? this.stateRoot() : undefined;
+    if (!root || /[/\\]|^\.\.?$/.test(id)) return false;
+    const fifo = join(root, id, 'exec.fifo');
+    let fh;
+    try {
+      // non-blocking: ENXIO at once when no process waits on it
+      fh = await open(fifo, constants.O_WRONLY | constants.O_NONBLOCK);
+    } catch {
+      return false;
+    }
+    try {
+      if (!(await fh.stat()).isFIFO()) return false;
+      await unlink(fifo);
+      await fh.write(Buffer.alloc(1));
+      return true;
+    } finally {
+      await fh.close();
+    }
   }
 
   /** Send a signal (name without SIG or number). */
@@ -144,15 +192,26 @@ export class OciRuntime {
    * the caller saves a runtime process, ~10 ms with the crun wrapper; issue 7). True when unsure.
    */
   async hasState(id: string): Promise<boolean> {
-    if (this.config.name !== 'crun' && this.config.name !== 'runc') return true;
-    const g = this.config.globalArgs;
-    const i = g.findIndex((x) => x === '--root' || x.startsWith('--root='));
-    const root = i < 0 ? undefined : g[i] === '--root' ? g[i + 1] : g[i]!.slice('--root='.length);
+    const root = this.stateRoot();
     if (!root || /[/\\]|^\.\.?$/.test(id)) return true;
     return stat(join(root, id)).then(
       () => true,
       (e: NodeJS.ErrnoException) => e.code !== 'ENOENT',
     );
+  }
+
+  /** Ids the runtime keeps a record of (crun and runc: the directories under --root); [] when unknown. */
+  async stateIds(): Promise<string[]> {
+    const root = this.stateRoot();
+    if (!root) return [];
+    return readdir(root).catch(() => [] as string[]);
+  }
+
+  private stateRoot(): string | undefined {
+    if (this.config.name !== 'crun' && this.config.name !== 'runc') return undefined;
+    const g = this.config.globalArgs;
+    const i = g.findIndex((x) => x === '--root' || x.startsWith('--root='));
+    return i < 0 ? undefined : g[i] === '--root' ? g[i + 1] : g[i]!.slice('--root='.length);
   }
 
   /** Remove the runtime's record (and cgroup) of a container. Missing is fine. */
