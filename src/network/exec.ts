@@ -1,5 +1,7 @@
 /** A small promise wrapper around child_process.spawn with stdin input (used for ip/unshare/netavark). */
 import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 
 /** Result of {@link run}. */
 export interface RunResult {
@@ -7,6 +9,9 @@ export interface RunResult {
   stdout: string;
   stderr: string;
 }
+
+/** Something that runs a program like {@link run} does (run itself, or a resident shell). */
+export type Runner = (cmd: string, args: string[], input?: string) => Promise<RunResult>;
 
 /** Run a program, feed `input` on stdin, collect output; never throws for a non-zero exit. */
 export function run(cmd: string, args: string[], input?: string): Promise<RunResult> {
@@ -21,4 +26,20 @@ export function run(cmd: string, args: string[], input?: string): Promise<RunRes
     p.stdin.on('error', () => undefined);
     p.stdin.end(input ?? '');
   });
+}
+
+const resolved = new Map<string, string>();
+
+/**
+ * The absolute path of a system binary (`ip`, `unshare`, `umount`, `sh`), looked up once in the
+ * usual directories; the bare name (a PATH lookup) when it is in none of them. Absolute paths
+ * spare every start a walk over PATH's failed execs.
+ */
+export function systemBinary(name: string): string {
+  let p = resolved.get(name);
+  if (p === undefined) {
+    p = ['/usr/sbin', '/usr/bin', '/sbin', '/bin'].map((d) => join(d, name)).find((f) => existsSync(f)) ?? name;
+    resolved.set(name, p);
+  }
+  return p;
 }

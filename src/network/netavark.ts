@@ -3,7 +3,7 @@
  * takes a NetworkOptions JSON on stdin (`setup <netns>` / `teardown <netns>`) and prints a
  * StatusBlock per network on setup. It does no IPAM: berth passes static IPs.
  */
-import { mkdir, readFile } from 'node:fs/promises';
+import { appendFile, mkdir, readFile, rm } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 
@@ -119,6 +119,56 @@ export class Netavark {
     const lines = text.split('\n');
     const kept = lines.filter((l, i) => i === 0 || !l.startsWith(`${containerId} `));
     if (kept.length !== lines.length) await writeFileAtomic(f, kept.join('\n'));
+  }
+
+  /** The pid of the aardvark-dns that serves this configuration, when it runs (not a zombie). */
+  async aardvarkPid(): Promise<number | undefined> {
+    const pid = Number((await readFile(join(this.o.configDir, 'aardvark-dns', 'aardvark.pid'), 'utf8').catch(() => '')).trim());
+    if (!Number.isInteger(pid) || pid <= 0) return undefined;
+    const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
+    const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+    return stat.includes('(aardvark-dns)') && state !== 'Z' && state !== 'X' ? pid : undefined;
+  }
+
+  /**
+   * True when aardvark-dns runs and serves `network` on `gateway`: its file (written by netavark for
+   * the network's first container) exists and starts with the gateway line. Returns the pid.
+   */
+  async dnsServing(network: string, gateway: string): Promise<number | undefined> {
+    const text = await readFile(join(this.o.configDir, 'aardvark-dns', network), 'utf8').catch(() => undefined);
+    if (text === undefined || text.split('\n')[0]!.split(',')[0]!.trim() !== gateway) return undefined;
+    return this.aardvarkPid();
+  }
+
+  /**
+   * Add a container's names to aardvark-dns for one network as netavark does (append
+   * `<id> <ipv4> <ipv6> <name,alias…>`, then SIGHUP the server, which reloads its files). Only for a
+   * network {@link dnsServing} reported served. berth runs one netavark operation at a time, so
+   * netavark's lock file is not needed against itself.
+   */
+  async addDnsEntry(network: string, containerId: string, ipv4: string, names: string[], pid: number): Promise<void> {
+    await appendFile(join(this.o.configDir, 'aardvark-dns', network), `${containerId} ${ipv4}  ${names.join(',')}\n`);
+    process.kill(pid, 'SIGHUP');
+  }
+
+  /**
+   * Remove a container's names from aardvark-dns for one network as netavark's teardown does: its
+   * lines go, the file goes when only the gateway line is left (aardvark-dns stops serving the
+   * network, and exits when it serves none), and the server is told to reload.
+   */
+  async removeDnsEntry(network: string, containerId: string): Promise<void> {
+    const f = join(this.o.configDir, 'aardvark-dns', network);
+    await this.dropDnsEntries(network, containerId);
+    const text = await readFile(f, 'utf8').catch(() => undefined);
+    if (text !== undefined && text.split('\n').filter((l) => l.trim()).length <= 1) await rm(f, { force: true });
+    const pid = await this.aardvarkPid();
+    if (pid !== undefined) {
+      try {
+        process.kill(pid, 'SIGHUP');
+      } catch {
+        // exited meanwhile
+      }
+    }
   }
 
   /** Undo a setup with the same options. */

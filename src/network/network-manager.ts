@@ -16,7 +16,8 @@ import { allocateIp, contains, formatCidr, formatIp, overlaps, parseCidr, parseI
 import { Netavark, type NetavarkNetwork, type NetworkOptions, type PortMapping } from './netavark.js';
 import { NetnsManager } from './netns.js';
 import { mergeRanges } from './port-ranges.js';
-import { run } from './exec.js';
+import { run, systemBinary, type Runner } from './exec.js';
+import { ResidentShell } from '../host/resident-shell.js';
 
 /** A bridge network as persisted (Docker field names plus berth's own). */
 export interface NetworkRecord {
@@ -61,6 +62,11 @@ interface Endpoint {
   gateway: string;
   mac: string;
   aliases: string[];
+  /**
+   * The host side of the veth when berth attached the endpoint itself with iproute2 (the fast path,
+   * see {@link NetworkManager.fastBatch}); absent when netavark set it up. Decides how it is undone.
+   */
+  hostIf?: string;
 }
 
 /** A running container's network state (persisted under networks/attachments/). */
@@ -136,17 +142,30 @@ export class NetworkManager {
   private readonly dir: string;
   private readonly netns: NetnsManager;
   private readonly nv: Netavark;
+  /** Starts the namespace and fast-path commands (ip, unshare, umount) without forking berthd (see ResidentShell). */
+  private readonly shell: ResidentShell;
+  private readonly exec: Runner;
   private chain: Promise<unknown> = Promise.resolve();
   /** Whether this daemon's isolation chain exists (undefined: not looked up yet); only berth touches it. */
   private isoExists: boolean | undefined;
   /** Networks whose bridge is held by a keeper port (see keepBridges). */
   private readonly kept = new Set<string>();
+  /**
+   * Detached fast-path containers whose veths and namespace file are being removed in the
+   * background, by container id: deleting a veth waits for an RCU grace period in the kernel (~20 ms
+   * here), so detach does not wait for it. Their addresses stay taken until it is done; a new attach
+   * of the same container, `network rm` of their network and shutdown wait for it.
+   */
+  private readonly releasing = new Map<string, { eps: Array<{ networkId: string; ip: string }>; done: Promise<void> }>();
   /** Resolves container refs for connect/disconnect; set by the engine. */
   lookupContainer?: (ref: string) => Promise<ContainerRef>;
 
   constructor(private readonly o: NetworkManagerOptions) {
     this.dir = join(o.root, 'networks');
-    this.netns = new NetnsManager(join(o.root, 'netns'));
+    this.shell = new ResidentShell(join(o.root, 'network-jobs'));
+    // a shell that died mid-command fails that command; it is then run the ordinary way
+    this.exec = (cmd, args, input) => this.shell.exec([cmd, ...args], input).catch(() => run(cmd, args, input));
+    this.netns = new NetnsManager(join(o.root, 'netns'), this.exec);
     const nvOpts: { configDir: string; binary?: string; aardvark?: string } = { configDir: join(o.root, 'netavark') };
     if (o.netavarkBinary) nvOpts.binary = o.netavarkBinary;
     if (o.aardvarkBinary) nvOpts.aardvark = o.aardvarkBinary;
@@ -189,6 +208,7 @@ export class NetworkManager {
       if (await this.netns.isMounted(a.id)) this.attachments.set(a.id, a);
       else await rm(join(this.dir, 'attachments', f), { force: true });
     }
+    await this.sweepNetns();
     await this.findKeepers();
     await this.reapply();
     if (this.bridgeEnabled && !this.defaultNet()) {
@@ -242,33 +262,79 @@ export class NetworkManager {
    * interfaces, addresses and open connections. Only when its interfaces are gone (the namespace was
    * emptied meanwhile) is it torn down and set up again with the same addresses and MACs. A failure
    * is logged and leaves that container without network (as after a crash).
+   *
+   * Endpoints berth attached itself (fast path) have no per-container rules: their network's bridge,
+   * NAT and forward rules are restored once per network through a scratch endpoint, and their veth
+   * is checked to still sit on the bridge; when it or the container side is gone, the container is
+   * set up again through netavark. The bridges in use get their keepers back.
    */
   private async reapply(): Promise<void> {
     if (this.attachments.size === 0) return;
     await this.dropStaleAardvarkPid();
+    const masters = await this.vethMasters();
+    const restored = new Set<string>();
     for (const a of [...this.attachments.values()]) {
       const eps = Object.values(a.endpoints).filter((ep) => this.nets.has(ep.networkId)).sort((x, y) => x.ifname.localeCompare(y.ifname, 'en', { numeric: true }));
       if (eps.length === 0) continue;
-      const opts = this.netOptions(a, eps, a.ports);
       try {
-        if (await this.interfacesIntact(a.netns, eps)) {
-          await this.restoreRules(a, eps, opts);
+        const fastIntact = eps.every((ep) => !ep.hostIf || masters.get(ep.hostIf) === this.nets.get(ep.networkId)!.Bridge);
+        if (fastIntact && (await this.interfacesIntact(a.netns, eps))) {
+          // netavark's endpoints, and fast ones on networks with DNS (their aardvark entries and server)
+          const nvEps = eps.filter((ep) => !ep.hostIf || this.nets.get(ep.networkId)!.Dns);
+          if (nvEps.length > 0) await this.restoreRules(a, nvEps, this.netOptions(a, nvEps, a.ports));
+          for (const ep of nvEps) restored.add(ep.networkId);
+          for (const ep of eps) {
+            if (restored.has(ep.networkId)) continue;
+            await this.restoreNetwork(this.nets.get(ep.networkId)!);
+            restored.add(ep.networkId);
+          }
         } else {
+          for (const ep of eps) {
+            if (!ep.hostIf) continue;
+            await this.deleteLink(ep.hostIf);
+            delete ep.hostIf;
+          }
+          const opts = this.netOptions(a, eps, a.ports);
           await this.nv.teardown(a.netns, opts).catch(() => undefined);
           const st = await this.nv.setup(a.netns, opts);
           this.applyStatus(eps, st);
           await this.persistAttachment(a);
+          for (const ep of eps) restored.add(ep.networkId);
         }
       } catch (e) {
         this.o.log?.(`network restore ${a.id.slice(0, 12)}: ${messageOf(e)}`);
       }
     }
     await this.syncIsolation().catch((e) => this.o.log?.(`isolation rules: ${messageOf(e)}`));
+    await this.keepBridges([...restored]);
+  }
+
+  /**
+   * Namespace files no attachment refers to (a crash between a detach and its background release, or
+   * during a scratch setup) are unmounted and removed; their fast-path veths, if any, go with them.
+   */
+  private async sweepNetns(): Promise<void> {
+    const names = await readdir(this.netns.dir).catch(() => [] as string[]);
+    for (const f of names) {
+      if (this.attachments.has(f)) continue;
+      if (!f.startsWith('.')) await this.deleteLink(this.fastIfName(f));
+      await this.netns.remove(f).catch((e) => this.o.log?.(`removing namespace ${f}: ${messageOf(e)}`));
+    }
+  }
+
+  /** Host veths and the bridge each is enslaved to ('' when none). */
+  private async vethMasters(): Promise<Map<string, string>> {
+    const r = await run(systemBinary('ip'), ['-j', 'link', 'show', 'type', 'veth']).catch(() => undefined);
+    try {
+      return new Map((JSON.parse(r?.stdout || '[]') as Array<{ ifname: string; master?: string }>).map((l) => [l.ifname, l.master ?? '']));
+    } catch {
+      return new Map();
+    }
   }
 
   /** True when every endpoint's interface is in the namespace with its address. */
   private async interfacesIntact(netns: string, eps: Endpoint[]): Promise<boolean> {
-    const r = await run('nsenter', [`--net=${netns}`, 'ip', '-j', '-4', 'addr', 'show']);
+    const r = await run(systemBinary('nsenter'), [`--net=${netns}`, systemBinary('ip'), '-j', '-4', 'addr', 'show']);
     if (r.code !== 0) return false;
     let links: Array<{ ifname?: string; addr_info?: Array<{ local?: string }> }>;
     try {
@@ -292,6 +358,35 @@ export class NetworkManager {
   }
 
   /**
+   * A network's own bridge, NAT and forward rules (what fast-path endpoints rely on), through a
+   * throwaway endpoint on a free address set up in a scratch namespace, which is then dropped
+   * without a teardown (see reapply).
+   */
+  private async restoreNetwork(n: NetworkRecord): Promise<void> {
+    const scratchId = `.restore-${n.Id}`;
+    const scratch = await this.netns.create(scratchId);
+    try {
+      await this.nv.setup(scratch, this.scratchOptions(n, 'berth-restore'));
+    } finally {
+      await this.netns.remove(scratchId);
+    }
+  }
+
+  /** Options of a throwaway endpoint on `n` (a free address, no ports, no DNS entry). */
+  private scratchOptions(n: NetworkRecord, tag: string): NetworkOptions {
+    const subnet = parseCidr(n.IPAM.Config[0]!.Subnet);
+    return {
+      container_id: createHash('sha256').update(`${tag}:${n.Id}`).digest('hex'),
+      container_name: tag,
+      port_mappings: [],
+      networks: { [n.Id]: { interface_name: 'eth0', static_ips: [formatIp(allocateIp(subnet, this.usedIps(n.Id)))], aliases: [] } },
+      // no DNS: a setup with DNS would start aardvark-dns for a container that never exists, and a
+      // teardown would race its pid file
+      network_info: { [n.Id]: { ...this.netavarkNet(n), dns_enabled: false } },
+    };
+  }
+
+  /**
    * netavark signals the pid in aardvark.pid and starts a new aardvark-dns only when that fails; a
    * pid that is gone or a zombie (a dead server not yet reaped) would leave the networks without DNS.
    */
@@ -310,7 +405,7 @@ export class NetworkManager {
 
   /** Host routes plus the subnets of every network. */
   private async takenSubnets(): Promise<Cidr[]> {
-    const r = await run('ip', ['-j', 'route']).catch(() => undefined);
+    const r = await run(systemBinary('ip'), ['-j', 'route']).catch(() => undefined);
     let routes: Array<{ dst?: string; dev?: string }> = [];
     try {
       routes = r && r.code === 0 ? (JSON.parse(r.stdout) as typeof routes) : [];
@@ -595,6 +690,7 @@ export class NetworkManager {
       const ep = a.endpoints[netId];
       if (ep) used.add(parseIp(ep.ip)!);
     }
+    for (const r of this.releasing.values()) for (const ep of r.eps) if (ep.networkId === netId) used.add(parseIp(ep.ip)!);
     return used;
   }
 
@@ -689,8 +785,13 @@ export class NetworkManager {
     };
   }
 
+  /**
+   * Write a running container's attachment record: atomic, but not fsynced — it describes kernel
+   * state (namespace, veths, rules) that a power failure loses anyway, and after a daemon crash the
+   * written file is there (saves two fsyncs on every start).
+   */
   private async persistAttachment(a: Attachment): Promise<void> {
-    await writeJsonAtomic(join(this.dir, 'attachments', `${a.id}.json`), a);
+    await writeJsonAtomic(join(this.dir, 'attachments', `${a.id}.json`), a, { sync: false });
   }
 
   private applyStatus(eps: Endpoint[], status: Record<string, { interfaces?: Record<string, { mac_address: string }> }>): void {
@@ -710,6 +811,7 @@ export class NetworkManager {
     if (typeof mode !== 'object') return undefined;
     return this.serial(async () => {
       if (this.attachments.has(c.id)) await this.detachLocked(c.id);
+      await this.releasing.get(c.id)?.done; // its previous namespace and veth (a restart)
       let cfg = this.configs.get(c.id);
       if (!cfg || !cfg.networks[mode.Id]) {
         // created before networks existed, or the mode changed: the mode's network only
@@ -728,18 +830,21 @@ export class NetworkManager {
       const ports = await this.portMappings(c);
       a.ports = ports.maps;
       a.portsView = ports.view;
-      const netns = await this.netns.create(c.id);
-      const opts = this.netOptions(a, eps, a.ports);
+      const fast = eps.length === 1 ? await this.fastBridgeIndex(eps[0]!, a.ports) : undefined;
+      const netns = (fast !== undefined ? await this.fastCreate(a, eps[0]!, fast) : undefined) ?? (await this.netns.create(c.id));
+      const nvEps = eps.filter((ep) => !ep.hostIf);
+      const opts = this.netOptions(a, nvEps, a.ports);
       try {
-        const st = await this.nv.setup(netns, opts);
-        this.applyStatus(eps, st);
+        if (nvEps.length > 0) this.applyStatus(nvEps, await this.nv.setup(netns, opts));
         this.attachments.set(c.id, a);
         await this.persistAttachment(a);
         await this.syncIsolation();
         await this.keepBridges(eps.map((ep) => ep.networkId));
       } catch (err) {
         this.attachments.delete(c.id);
-        await this.nv.teardown(netns, opts).catch(() => undefined);
+        for (const ep of eps.filter((x) => x.hostIf)) await this.fastDnsUndo(c.id, ep);
+        await Promise.all(eps.filter((ep) => ep.hostIf).map((ep) => this.deleteLink(ep.hostIf!)));
+        if (nvEps.length > 0) await this.nv.teardown(netns, opts).catch(() => undefined);
         await this.netns.remove(c.id).catch(() => undefined);
         await rm(join(this.dir, 'attachments', `${c.id}.json`), { force: true });
         await this.syncIsolation().catch(() => undefined);
@@ -768,18 +873,168 @@ export class NetworkManager {
 
   private async detachLocked(id: string): Promise<void> {
     const a = this.attachments.get(id);
-    if (a) {
-      const opts = this.netOptions(a, Object.values(a.endpoints), a.ports);
-      if (await this.netns.isMounted(id)) {
-        await this.nv.teardown(a.netns, opts).catch((e) => this.o.log?.(`netavark teardown ${id.slice(0, 12)}: ${messageOf(e)}`));
+    if (!a) {
+      if (!this.releasing.has(id)) await this.netns.remove(id).catch(() => undefined);
+      return;
+    }
+    const eps = Object.values(a.endpoints);
+    const fast = eps.filter((ep) => ep.hostIf);
+    const nvEps = eps.filter((ep) => !ep.hostIf);
+    for (const ep of fast) await this.fastDnsUndo(id, ep);
+    if (nvEps.length === 0 && a.ports.length === 0) {
+      // only fast-path endpoints: veths and namespace go in the background (see releasing)
+      this.releaseFast(id, fast);
+    } else {
+      // deleting a host veth takes the container side with it, also from a namespace that a
+      // `container:` joiner keeps alive after the file is unmounted
+      await Promise.all([
+        ...fast.map((ep) => this.deleteLink(ep.hostIf!)),
+        (async () => {
+          if (!(await this.netns.isMounted(id))) return;
+          await this.nv.teardown(a.netns, this.netOptions(a, nvEps, a.ports)).catch((e) => this.o.log?.(`netavark teardown ${id.slice(0, 12)}: ${messageOf(e)}`));
+        })(),
+      ]);
+      await this.netns.remove(id).catch(() => undefined);
+    }
+    this.attachments.delete(id);
+    await rm(join(this.dir, 'attachments', `${id}.json`), { force: true });
+    await this.dropUnkept(fast.map((ep) => ep.networkId));
+    await this.syncIsolation().catch((e) => this.o.log?.(`isolation rules: ${messageOf(e)}`));
+  }
+
+  // ------------------------------------------------------------ fast path (iproute2)
+
+  /**
+   * The index of the bridge when `ep` can be attached without netavark: it is the container's
+   * first interface, nothing is published, the network is not internal, its bridge is kept (so
+   * netavark has set up the bridge, its NAT and forward rules, and keeps them), and on a network
+   * with DNS aardvark-dns already serves the network. Then everything netavark would do for this
+   * endpoint is the veth, the address and the route (its per-container work on such a network is
+   * `iptables -C` checks of the network's rules and IPv6 autoconf off), which one `ip -batch` does
+   * (see {@link fastBatch}), plus the aardvark-dns entry (see {@link fastDns}).
+   */
+  private async fastBridgeIndex(ep: Endpoint, ports: PortMapping[]): Promise<number | undefined> {
+    const n = this.nets.get(ep.networkId);
+    if (!n || ep.ifname !== 'eth0' || ports.length > 0 || n.Internal || !this.kept.has(n.Id)) return undefined;
+    if (n.Dns && (await this.nv.dnsServing(n.Id, ep.gateway)) === undefined) return undefined;
+    const idx = Number((await readFile(`/sys/class/net/${n.Bridge}/ifindex`, 'utf8').catch(() => '')).trim());
+    return Number.isInteger(idx) && idx > 0 ? idx : undefined;
+  }
+
+  /**
+   * The DNS part of a fast-path endpoint on a network with DNS: the container's name and aliases
+   * added to aardvark-dns as netavark adds them. Throws when aardvark-dns stopped serving the network
+   * meanwhile (the caller then undoes the endpoint and uses netavark).
+   */
+  private async fastDns(a: Pick<Attachment, 'id' | 'name'>, ep: Endpoint): Promise<void> {
+    const n = this.nets.get(ep.networkId);
+    if (!n?.Dns) return;
+    const pid = await this.nv.dnsServing(n.Id, ep.gateway);
+    if (pid === undefined) throw new EngineError('internal', `aardvark-dns does not serve network ${n.Name}`);
+    await this.nv.addDnsEntry(n.Id, a.id, ep.ip, [a.name, ...ep.aliases], pid);
+  }
+
+  /** Host-side veth name of a container's fast-path endpoint (only its eth0 takes the fast path). */
+  private fastIfName(id: string): string {
+    return `vb${id.slice(0, 13)}`;
+  }
+
+  /**
+   * The `ip -batch` lines, run inside the container's new namespace, that attach `ep` to the bridge
+   * with interface index `bridgeIndex`: the veth pair is made with its host side created straight in
+   * berthd's namespace (`netns <pid>`), enslaved to the bridge by index (`if<n>`: the bridge's name
+   * does not resolve inside the container's namespace) and up; the container side is `eth0` with the
+   * endpoint's MAC, address, and default route (as netavark sets them: proto static, metric 100).
+   */
+  private fastBatch(hostIf: string, ep: Endpoint, bridgeIndex: number): string {
+    return [
+      `link add ${hostIf} netns ${process.pid} master if${bridgeIndex} up type veth peer name ${ep.ifname} address ${ep.mac}`,
+      `addr add ${ep.ip}/${ep.prefix} brd + dev ${ep.ifname}`,
+      `link set ${ep.ifname} up`,
+      `route add default via ${ep.gateway} dev ${ep.ifname} proto static metric 100`,
+      '',
+    ].join('\n');
+  }
+
+  /**
+   * Create the container's namespace with `ep` attached by iproute2 (one process). A leftover veth
+   * of the same name (a crash between setup and record) is deleted and the setup tried once more.
+   * Returns undefined when it failed (nothing is left; the caller uses netavark instead).
+   */
+  private async fastCreate(a: Attachment, ep: Endpoint, bridgeIndex: number): Promise<string | undefined> {
+    const hostIf = this.fastIfName(a.id);
+    const mac = ep.mac || macOfIp(ep.ip);
+    for (let attempt = 0; attempt < 2; attempt++) {
+      let p: string;
+      try {
+        p = await this.netns.create(a.id, this.fastBatch(hostIf, { ...ep, mac }, bridgeIndex));
+      } catch (e) {
+        await this.deleteLink(hostIf);
+        if (attempt > 0) this.o.log?.(`network attach ${a.id.slice(0, 12)} without netavark: ${messageOf(e)}`);
+        continue;
       }
-      this.attachments.delete(id);
-      await rm(join(this.dir, 'attachments', `${id}.json`), { force: true });
+      try {
+        await this.fastDns(a, ep);
+      } catch (e) {
+        this.o.log?.(`network attach ${a.id.slice(0, 12)} without netavark: ${messageOf(e)}`);
+        await this.deleteLink(hostIf);
+        await this.netns.remove(a.id).catch(() => undefined);
+        return undefined;
+      }
+      ep.hostIf = hostIf;
+      ep.mac = mac;
+      return p;
     }
-    await this.netns.remove(id).catch(() => undefined);
-    if (a) {
-      await this.syncIsolation().catch((e) => this.o.log?.(`isolation rules: ${messageOf(e)}`));
+    return undefined;
+  }
+
+  /**
+   * `network connect` of a running container whose eth0 is free (it was disconnected): the same
+   * iproute2 setup in its existing namespace. False when it failed (nothing is left).
+   */
+  private async fastConnect(a: Attachment, ep: Endpoint, bridgeIndex: number): Promise<boolean> {
+    const hostIf = this.fastIfName(a.id);
+    const mac = ep.mac || macOfIp(ep.ip);
+    try {
+      await this.netns.configure(a.id, this.fastBatch(hostIf, { ...ep, mac }, bridgeIndex));
+      await this.fastDns(a, ep);
+    } catch (e) {
+      await this.deleteLink(hostIf);
+      this.o.log?.(`network connect ${a.id.slice(0, 12)} without netavark: ${messageOf(e)}`);
+      return false;
     }
+    ep.hostIf = hostIf;
+    ep.mac = mac;
+    return true;
+  }
+
+  /** Drop a fast-path endpoint's aardvark-dns entry (networks with DNS); failures are logged. */
+  private async fastDnsUndo(id: string, ep: Endpoint): Promise<void> {
+    if (!this.nets.get(ep.networkId)?.Dns) return;
+    await this.nv.removeDnsEntry(ep.networkId, id).catch((e) => this.o.log?.(`aardvark-dns entry of ${id.slice(0, 12)}: ${messageOf(e)}`));
+  }
+
+  /**
+   * Remove a detached fast-path container's veths and namespace in the background (see releasing),
+   * with one process: the host veths are deleted (their container sides go with them, also from a
+   * namespace a `container:` joiner keeps alive), then the namespace file is unmounted.
+   */
+  private releaseFast(id: string, eps: Endpoint[]): void {
+    const p = this.netns.path(id);
+    const script = `for i; do ${systemBinary('ip')} link del "$i" 2>/dev/null; done; exec ${systemBinary('umount')} -l "$0"`;
+    const done = this.exec(systemBinary('sh'), ['-c', script, p, ...eps.map((ep) => ep.hostIf!)])
+      .then(() => this.netns.remove(id)) // the file, and any mount the single umount left
+      .catch((e) => this.o.log?.(`network release ${id.slice(0, 12)}: ${messageOf(e)}`))
+      .finally(() => {
+        if (this.releasing.get(id)?.done === done) this.releasing.delete(id);
+      });
+    this.releasing.set(id, { eps: eps.map((ep) => ({ networkId: ep.networkId, ip: ep.ip })), done });
+  }
+
+  /** Delete a host link (a fast-path veth: its peer goes with it); a missing one is fine. */
+  private async deleteLink(name: string): Promise<void> {
+    const r = await this.exec(systemBinary('ip'), ['link', 'del', name]).catch(() => undefined);
+    if (r && r.code !== 0 && !/Cannot find device/.test(r.stderr)) this.o.log?.(`deleting ${name}: ${r.stderr.trim()}`);
   }
 
   /**
@@ -789,12 +1044,14 @@ export class NetworkManager {
    */
   async close(): Promise<void> {
     await this.serial(async () => {
+      await Promise.all([...this.releasing.values()].map((r) => r.done));
       for (const id of [...this.kept]) {
         const n = this.nets.get(id);
         if (n) await this.releaseBridge(n).catch((e) => this.o.log?.(`releasing bridge ${n.Bridge}: ${messageOf(e)}`));
       }
       await this.cleanGlobalChains();
     }).catch((e) => this.o.log?.(`netavark chains: ${messageOf(e)}`));
+    this.shell.close();
   }
 
   /** Name stem of a network's keeper veth pair (`<stem>a` on the bridge, `<stem>b` its idle peer). */
@@ -804,7 +1061,7 @@ export class NetworkManager {
 
   /** Mark the networks whose keeper survived a daemon crash. */
   private async findKeepers(): Promise<void> {
-    const r = await run('ip', ['-j', 'link', 'show', 'type', 'veth']).catch(() => undefined);
+    const r = await run(systemBinary('ip'), ['-j', 'link', 'show', 'type', 'veth']).catch(() => undefined);
     let names = new Set<string>();
     try {
       names = new Set((JSON.parse(r?.stdout || '[]') as Array<{ ifname: string }>).map((l) => l.ifname));
@@ -829,10 +1086,10 @@ export class NetworkManager {
       if (!n || this.kept.has(id)) continue;
       const stem = this.keeperStem(n);
       const mac = `02:00:00:${stem.slice(2, 4)}:${stem.slice(4, 6)}:${stem.slice(6, 8)}`;
-      const r = await run('ip', ['-batch', '-'], `link add ${stem}a address ${mac} type veth peer name ${stem}b\nlink set ${stem}a master ${n.Bridge}\n`);
+      const r = await run(systemBinary('ip'), ['-batch', '-'], `link add ${stem}a address ${mac} type veth peer name ${stem}b\nlink set ${stem}a master ${n.Bridge}\n`);
       if (r.code === 0) this.kept.add(id);
       else {
-        await run('ip', ['link', 'del', `${stem}a`]).catch(() => undefined);
+        await run(systemBinary('ip'), ['link', 'del', `${stem}a`]).catch(() => undefined);
         this.o.log?.(`keeping bridge ${n.Bridge}: ${r.stderr.trim()}`);
       }
     }
@@ -845,26 +1102,40 @@ export class NetworkManager {
    */
   private async releaseBridge(n: NetworkRecord): Promise<void> {
     if (!this.kept.has(n.Id)) return;
-    await run('ip', ['link', 'del', `${this.keeperStem(n)}a`]);
+    await run(systemBinary('ip'), ['link', 'del', `${this.keeperStem(n)}a`]);
     this.kept.delete(n.Id);
-    if (this.inUse(n.Id)) return; // netavark removes the bridge with the last of them
+    if (this.inUse(n.Id)) return; // removed with the last of them (netavark's teardown, or dropBridge)
+    await this.dropBridge(n);
+  }
+
+  /**
+   * netavark's complete teardown of a network nobody uses (bridge, NAT and forward rules), through a
+   * throwaway endpoint in a scratch namespace, set up and torn down again.
+   */
+  private async dropBridge(n: NetworkRecord): Promise<void> {
     const scratchId = `.release-${n.Id}`;
     const ns = await this.netns.create(scratchId);
     try {
-      const subnet = parseCidr(n.IPAM.Config[0]!.Subnet);
-      const opts: NetworkOptions = {
-        container_id: createHash('sha256').update(`berth-release:${n.Id}`).digest('hex'),
-        container_name: 'berth-release',
-        port_mappings: [],
-        networks: { [n.Id]: { interface_name: 'eth0', static_ips: [formatIp(allocateIp(subnet, this.usedIps(n.Id)))], aliases: [] } },
-        // no DNS: the network's aardvark entries went with its last container, and a setup with DNS
-        // would start aardvark-dns only for the teardown to race its pid file
-        network_info: { [n.Id]: { ...this.netavarkNet(n), dns_enabled: false } },
-      };
+      const opts = this.scratchOptions(n, 'berth-release');
       await this.nv.setup(ns, opts);
       await this.nv.teardown(ns, opts);
     } finally {
       await this.netns.remove(scratchId);
+    }
+  }
+
+  /**
+   * After fast-path endpoints went away: a network that is neither kept nor used any more is torn
+   * down completely, as netavark's teardown of its last endpoint would have done (a bridge outlives
+   * its keeper only while containers of a stopped or failed keeper use it).
+   */
+  private async dropUnkept(ids: string[]): Promise<void> {
+    for (const id of new Set(ids)) {
+      const n = this.nets.get(id);
+      if (!n || this.kept.has(id) || this.inUse(id)) continue;
+      // netavark keeps a bridge that still has ports
+      await Promise.all([...this.releasing.values()].filter((r) => r.eps.some((ep) => ep.networkId === id)).map((r) => r.done));
+      await this.dropBridge(n).catch((e) => this.o.log?.(`removing bridge ${n.Bridge}: ${messageOf(e)}`));
     }
   }
 
@@ -881,21 +1152,21 @@ export class NetworkManager {
     const ch = this.isoChain;
     const active = [...new Set([...this.attachments.values()].flatMap((a) => Object.keys(a.endpoints)))].map((id) => this.nets.get(id)?.Bridge).filter((b): b is string => Boolean(b));
     // the chain is this daemon's own, so whether it exists is looked up once, then tracked
-    this.isoExists ??= (await run('iptables', ['-t', 'filter', '-S', ch]).catch(() => undefined))?.code === 0;
+    this.isoExists ??= (await run(systemBinary('iptables'), ['-t', 'filter', '-S', ch]).catch(() => undefined))?.code === 0;
     if (active.length < 2) {
       if (this.isoExists) {
-        while ((await run('iptables', ['-t', 'filter', '-D', 'FORWARD', '-j', ch])).code === 0);
-        await run('iptables', ['-t', 'filter', '-F', ch]);
-        await run('iptables', ['-t', 'filter', '-X', ch]);
+        while ((await run(systemBinary('iptables'), ['-t', 'filter', '-D', 'FORWARD', '-j', ch])).code === 0);
+        await run(systemBinary('iptables'), ['-t', 'filter', '-F', ch]);
+        await run(systemBinary('iptables'), ['-t', 'filter', '-X', ch]);
         this.isoExists = false;
       }
       return;
     }
-    if (!this.isoExists) await run('iptables', ['-t', 'filter', '-N', ch]);
+    if (!this.isoExists) await run(systemBinary('iptables'), ['-t', 'filter', '-N', ch]);
     this.isoExists = true;
-    await run('iptables', ['-t', 'filter', '-F', ch]);
-    for (const a of active) for (const b of active) if (a !== b) await run('iptables', ['-t', 'filter', '-A', ch, '-i', a, '-o', b, '-j', 'DROP']);
-    if ((await run('iptables', ['-t', 'filter', '-C', 'FORWARD', '-j', ch])).code !== 0) await run('iptables', ['-t', 'filter', '-I', 'FORWARD', '1', '-j', ch]);
+    await run(systemBinary('iptables'), ['-t', 'filter', '-F', ch]);
+    for (const a of active) for (const b of active) if (a !== b) await run(systemBinary('iptables'), ['-t', 'filter', '-A', ch, '-i', a, '-o', b, '-j', 'DROP']);
+    if ((await run(systemBinary('iptables'), ['-t', 'filter', '-C', 'FORWARD', '-j', ch])).code !== 0) await run(systemBinary('iptables'), ['-t', 'filter', '-I', 'FORWARD', '1', '-j', ch]);
   }
 
   /**
@@ -904,29 +1175,29 @@ export class NetworkManager {
    */
   private async cleanGlobalChains(): Promise<void> {
     if (this.attachments.size > 0) return;
-    const nat = await run('iptables', ['-t', 'nat', '-S']).catch(() => undefined);
+    const nat = await run(systemBinary('iptables'), ['-t', 'nat', '-S']).catch(() => undefined);
     if (nat && nat.code === 0) {
       const lines = nat.stdout.split('\n');
       const dnatRules = lines.filter((l) => l.startsWith('-A NETAVARK-HOSTPORT-DNAT ') || /^-A NETAVARK-(DN-)?[0-9A-F]+ /.test(l));
       const hasChains = lines.some((l) => l === '-N NETAVARK-HOSTPORT-DNAT');
       if (hasChains && dnatRules.length === 0) {
         for (const l of lines.filter((x) => x.startsWith('-A ') && /-j NETAVARK-HOSTPORT-(DNAT|MASQ)$/.test(x) && !x.startsWith('-A NETAVARK'))) {
-          await run('iptables', ['-t', 'nat', '-D', ...splitRule(l.slice(3))]);
+          await run(systemBinary('iptables'), ['-t', 'nat', '-D', ...splitRule(l.slice(3))]);
         }
         for (const ch of ['NETAVARK-HOSTPORT-DNAT', 'NETAVARK-HOSTPORT-MASQ', 'NETAVARK-HOSTPORT-SETMARK']) {
-          await run('iptables', ['-t', 'nat', '-F', ch]);
-          await run('iptables', ['-t', 'nat', '-X', ch]);
+          await run(systemBinary('iptables'), ['-t', 'nat', '-F', ch]);
+          await run(systemBinary('iptables'), ['-t', 'nat', '-X', ch]);
         }
       }
     }
-    const filter = await run('iptables', ['-t', 'filter', '-S']).catch(() => undefined);
+    const filter = await run(systemBinary('iptables'), ['-t', 'filter', '-S']).catch(() => undefined);
     if (filter && filter.code === 0) {
       const lines = filter.stdout.split('\n');
       if (lines.includes('-N NETAVARK_FORWARD') && !lines.some((l) => l.startsWith('-A NETAVARK_FORWARD '))) {
         for (const l of lines.filter((x) => x.startsWith('-A ') && x.endsWith('-j NETAVARK_FORWARD'))) {
-          await run('iptables', ['-t', 'filter', '-D', ...splitRule(l.slice(3))]);
+          await run(systemBinary('iptables'), ['-t', 'filter', '-D', ...splitRule(l.slice(3))]);
         }
-        await run('iptables', ['-t', 'filter', '-X', 'NETAVARK_FORWARD']);
+        await run(systemBinary('iptables'), ['-t', 'filter', '-X', 'NETAVARK_FORWARD']);
       }
     }
   }
@@ -1013,13 +1284,18 @@ export class NetworkManager {
       let i = 0;
       while (used.has(`eth${i}`)) i++;
       const ep = this.newEndpoint(a, n, req, `eth${i}`);
-      const opts = this.netOptions(a, [ep], []);
-      try {
-        const st = await this.nv.setup(a.netns, opts);
-        this.applyStatus([ep], st);
-      } catch (err) {
-        await this.nv.teardown(a.netns, opts).catch(() => undefined);
-        throw err;
+      const fast = await this.fastBridgeIndex(ep, []);
+      if (fast !== undefined && (await this.fastConnect(a, ep, fast))) {
+        // attached by iproute2
+      } else {
+        const opts = this.netOptions(a, [ep], []);
+        try {
+          const st = await this.nv.setup(a.netns, opts);
+          this.applyStatus([ep], st);
+        } catch (err) {
+          await this.nv.teardown(a.netns, opts).catch(() => undefined);
+          throw err;
+        }
       }
       a.endpoints[n.Id] = ep;
       await this.persistAttachment(a);
@@ -1044,10 +1320,12 @@ export class NetworkManager {
       if (a?.endpoints[n.Id]) {
         const ep = a.endpoints[n.Id]!;
         const primary = ep.ifname === 'eth0';
-        await this.nv.teardown(a.netns, this.netOptions(a, [ep], primary ? a.ports : [])).catch((e) => this.o.log?.(`netavark teardown: ${messageOf(e)}`));
+        if (ep.hostIf) await Promise.all([this.deleteLink(ep.hostIf), this.fastDnsUndo(a.id, ep)]); // gone when disconnect returns
+        else await this.nv.teardown(a.netns, this.netOptions(a, [ep], primary ? a.ports : [])).catch((e) => this.o.log?.(`netavark teardown: ${messageOf(e)}`));
         if (primary) a.ports = [];
         delete a.endpoints[n.Id];
         await this.persistAttachment(a);
+        if (ep.hostIf) await this.dropUnkept([n.Id]);
         await this.syncIsolation();
       }
       if (cfg) {
@@ -1057,6 +1335,15 @@ export class NetworkManager {
     });
     this.o.publish?.('network', 'disconnect', n.Id, { container: c.id, name: n.Name, type: 'bridge' });
   }
+}
+
+/**
+ * The MAC of a fast-path endpoint without a requested one: derived from its address, as Docker
+ * derives it (02:42 + the IPv4 octets), so a container that gets a freed address gets the same MAC
+ * and neighbours' ARP caches stay right.
+ */
+function macOfIp(ip: string): string {
+  return ['02', '42', ...ip.split('.').map((o) => Number(o).toString(16).padStart(2, '0'))].join(':');
 }
 
 function splitRule(s: string): string[] {
