@@ -753,7 +753,7 @@ export class LocalContainers implements ContainerService {
     } catch (err) {
       const msg = messageOf(err);
       await this.runtimeDelete(rec).catch(() => undefined);
-      await this.o.networks?.detach(rec.Id).catch(() => undefined);
+      await this.o.networks?.detach(rec.Id, { wait: true }).catch(() => undefined);
       if (rootfs) await unmount(rootfs).catch(() => undefined);
       const cmd0 = rec.Path;
       const isExec = /exec|executable|no such file|permission denied|not found/i.test(msg) && !(err instanceof EngineError && err.kind === 'invalid-argument');

@@ -867,8 +867,10 @@ export class NetworkManager {
   }
 
   /** Tear down a container's network (stop/exit/remove); a container with none is fine. */
-  async detach(id: string): Promise<void> {
-    return this.serial(() => this.detachLocked(id));
+  async detach(id: string, opts: { wait?: boolean } = {}): Promise<void> {
+    await this.serial(() => this.detachLocked(id));
+    // a caller that reports "nothing left behind" (a failed start) waits for the background release
+    if (opts.wait) await this.releasing.get(id)?.done;
   }
 
   private async detachLocked(id: string): Promise<void> {
