@@ -33,3 +33,22 @@ test('records source repositories per registry, most recent first, and survives 
     await rm(root, { recursive: true, force: true });
   }
 });
+
+test('forget drops one source of one blob and keeps the others', async () => {
+  const root = await mkdtemp(join(tmpdir(), 'berth-blobsrc-'));
+  try {
+    const s = new BlobSources(root);
+    await s.init();
+    await s.add(['sha256:a', 'sha256:b'], 'reg:5000', 'team/one');
+    await s.add(['sha256:a'], 'reg:5000', 'team/two');
+    await s.forget('sha256:a', 'reg:5000', 'team/two');
+    await s.forget('sha256:a', 'reg:5000', 'never/there');
+    assert.deepEqual(s.sources('sha256:a', 'reg:5000'), ['team/one']);
+    assert.deepEqual(s.sources('sha256:b', 'reg:5000'), ['team/one']);
+    await s.forget('sha256:b', 'reg:5000', 'team/one');
+    const onDisk = JSON.parse(await readFile(join(root, 'metadata/blob-sources.json'), 'utf8'));
+    assert.deepEqual(onDisk, { 'sha256:a': ['reg:5000/team/one'] });
+  } finally {
+    await rm(root, { recursive: true, force: true });
+  }
+});

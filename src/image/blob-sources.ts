@@ -45,6 +45,21 @@ export class BlobSources {
     await this.save();
   }
 
+  /**
+   * Forget that repository `path` of `domain` holds `digest`: a mount from it was refused (the
+   * registry no longer has the blob there, or the credentials may not read it), as Docker drops
+   * such a source, so later pushes do not ask again.
+   */
+  async forget(digest: string, domain: string, path: string): Promise<void> {
+    const src = `${domain}/${path}`;
+    const list = this.map.get(digest);
+    if (!list?.includes(src)) return;
+    const rest = list.filter((x) => x !== src);
+    if (rest.length > 0) this.map.set(digest, rest);
+    else this.map.delete(digest);
+    await this.save();
+  }
+
   /** Repositories (paths) of registry `domain` known to hold `digest`, most recent first. */
   sources(digest: string, domain: string): string[] {
     const prefix = `${domain}/`;

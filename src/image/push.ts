@@ -89,6 +89,7 @@ export async function* pushImage(svc: LocalImageService, name: string, opts: Pus
           pipeline(src, tap, () => undefined);
           return tap;
         }, ctx, { ...sig, ...(mountFrom ? { mountFrom } : {}), ...(opts.chunkSize ? { chunkSize: opts.chunkSize } : {}), onChunk: report });
+        if (mountFrom && how !== 'mounted') await svc.blobSources.forget(d.digest, parsed.domain, mountFrom);
         await svc.blobSources.add([d.digest], parsed.domain, parsed.path);
         if (!id) return;
         if (how === 'mounted') out.push({ status: `Mounted from ${mountFrom}`, progressDetail: {}, id });

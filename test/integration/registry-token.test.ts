@@ -273,6 +273,10 @@ test('a mount from a repository the user may not pull falls back to an upload', 
   const asked = seen().filter((r) => r.scopes.includes('repository:private/m:pull'));
   assert.equal(asked.length, 1, 'one token request for the mount scopes');
   assert.ok(!asked[0]!.granted.some((g) => g.name === 'private/m'), 'no access granted to the source');
+  // the refused source is forgotten (as Docker does), so later pushes do not ask it again
+  const sources = JSON.parse(readFileSync(join(h.dataRoot, 'metadata', 'blob-sources.json'), 'utf8')) as Record<string, string[]>;
+  const refused = Object.values(sources).filter((l) => l.includes(`${server}/private/m`));
+  assert.equal(refused.length, 0, JSON.stringify(sources));
 
   await h.cliOk(['rmi', name]);
   const pull = await cli('alice', ['pull', name]);
