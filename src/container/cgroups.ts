@@ -2,7 +2,7 @@
  * Reading a container's cgroup: processes, OOM kills, stats. Paths follow the cgroupfs layout
  * the runtimes use for cgroupsPath "/berth/<id>".
  */
-import { readFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 
 const V1 = '/sys/fs/cgroup';
 
@@ -24,6 +24,35 @@ function kv(text: string | undefined): Record<string, number> {
     if (k && v !== undefined && /^-?\d+$/.test(v)) out[k] = Number(v);
   }
   return out;
+}
+
+/**
+ * Prime the kernel's cgroup-attach lock for a runtime call that is about to move a process into
+ * a cgroup v1 hierarchy (`crun create`/`exec` write the new pid to `cgroup.procs`).
+ *
+ * Every write to a v1 `cgroup.procs` takes the global threadgroup rwsem for writing, and a writer
+ * that finds it idle first waits for a whole RCU grace period (8–20 ms on the test VM: that is most
+ * of `crun create`'s time). A writer that comes while another writer holds it, or within about one
+ * grace period after the last one left, does not wait (rcu_sync stays "passed" meanwhile). This
+ * writes berthd's own pid to the cgroup.procs of the `pids` (else `memory`) cgroup it is already in
+ * (moving a process to its own cgroup changes nothing). The container service calls it in a loop
+ * while a start or exec is on its way to the runtime (LocalContainers.warmAttach): the first write
+ * waits out the grace period while berthd mounts the rootfs and conmon starts, and the runtime's
+ * own attach then finds the lock warm. Not needed on cgroup v2, where crun creates the process
+ * straight into its cgroup (clone3 CLONE_INTO_CGROUP, a reader of that lock). Never throws; a
+ * failed write only means the runtime waits as before.
+ */
+export async function primeCgroupAttach(): Promise<void> {
+  try {
+    const own = await readFile('/proc/self/cgroup', 'utf8');
+    // a v1 hierarchy that every hybrid/v1 host mounts; berthd's own place in it
+    const line = own.split('\n').find((l) => l.split(':')[1] === 'pids') ?? own.split('\n').find((l) => l.split(':')[1] === 'memory');
+    if (!line) return;
+    const [, ctrl, path] = line.split(':') as [string, string, string];
+    await writeFile(`${V1}/${ctrl}${path === '/' ? '' : path}/cgroup.procs`, String(process.pid));
+  } catch {
+    /* not fatal: the runtime's attach just waits for the grace period itself */
+  }
 }
 
 /** Pids in the container's cgroup. */

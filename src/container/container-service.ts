@@ -37,7 +37,7 @@ import { checkPsFilterKeys, portFilterMatches, portsFromConfig, type ListedPort 
 import type { LocalVolumes } from './volumes.js';
 import { shiftedLayer, type Remap } from './userns.js';
 import { LogPump, readJsonLog, type RotateOptions } from './json-log.js';
-import { cgroupPids, cgroupsPathFor, netStats, oomKilled, sampleCgroup, systemCpuUsage } from './cgroups.js';
+import { cgroupPids, cgroupsPathFor, netStats, oomKilled, primeCgroupAttach, sampleCgroup, systemCpuUsage } from './cgroups.js';
 import type { NetworkManager, AttachResult } from '../network/index.js';
 
 /** Wiring of the container service. */
@@ -157,6 +157,9 @@ export class LocalContainers implements ContainerService {
   private readonly runtimeClean = new Set<string>();
   /** Whether overlay mounts take the `volatile` option here (cleared when the kernel refuses it). */
   private volatileOverlay = true;
+  /** Starts and execs keeping the cgroup-attach lock warm, and the loop doing it (warmAttach). */
+  private warmHolders = 0;
+  private warmLoop: Promise<void> | undefined;
   /** Removals whose physical part (runtime delete, unmount, files) still runs; close() waits for them. */
   private readonly cleanups = new Set<Promise<void>>();
 
@@ -482,7 +485,7 @@ export class LocalContainers implements ContainerService {
       }
       if (this.o.networks) {
         const nc = body['NetworkingConfig'] as Json | null | undefined;
-        await this.o.networks.register(id, name, hc, (nc?.['EndpointsConfig'] as Json | null | undefined) ?? null);
+        await this.o.networks.register(id, name, hc, (nc?.['EndpointsConfig'] as Json | null | undefined) ?? null, { sync: !hc['AutoRemove'] });
       }
       await this.writeEtcFiles(rec);
       await this.persist(rec, { sync: !hc['AutoRemove'] });
@@ -557,6 +560,37 @@ export class LocalContainers implements ContainerService {
       resolv = lines.filter(Boolean).join('\n') + '\n';
     }
     await writeFile(join(d, 'resolv.conf'), resolv);
+  }
+
+  /**
+   * Keep the kernel's cgroup-attach lock warm (see primeCgroupAttach) until the returned function
+   * is called: from the beginning of a start or exec until conmon reports that the runtime made the
+   * process. While anyone holds it, one loop writes every few ms (each write after the first finds
+   * the lock warm and returns at once), so the runtime's attach never waits a grace period however
+   * long the steps before it take. cgroup v1 only; the function is idempotent.
+   */
+  private warmAttach(): () => void {
+    if (this.o.host.cgroupVersion !== 1) return () => undefined;
+    this.warmHolders++;
+    if (!this.warmLoop) {
+      this.warmLoop = (async () => {
+        while (this.warmHolders > 0) {
+          await primeCgroupAttach();
+          if (this.warmHolders > 0) await sleep(4);
+        }
+        this.warmLoop = undefined;
+      })();
+    }
+    let held = true;
+    const release = (): void => {
+      if (held) this.warmHolders--;
+      held = false;
+      clearTimeout(cap);
+    };
+    // a holder that never gets to release (a step before conmon threw) lets go by itself
+    const cap = setTimeout(release, 10_000);
+    cap.unref();
+    return release;
   }
 
   private hostLimits(): Json {
@@ -683,6 +717,7 @@ export class LocalContainers implements ContainerService {
     const rt = this.runtimeFor(rec);
     const bundle = join(d, 'bundle');
     let rootfs = '';
+    const releaseWarm = this.warmAttach();
     try {
       // the network (namespace, veth, rules) is set up while the rootfs is mounted
       const [fsDone, netDone] = await Promise.allSettled([
@@ -731,6 +766,7 @@ export class LocalContainers implements ContainerService {
         leaveStdinOpen: !rec.Config['StdinOnce'], // Docker closes stdin at a client's EOF only with StdinOnce
         tty: Boolean(rec.Config['Tty']),
       });
+      releaseWarm();
       await rt.start(rec.Id);
       rec.ConmonPid = res.conmonPid;
       setStatus(rec.State, 'running');
@@ -751,6 +787,7 @@ export class LocalContainers implements ContainerService {
       live.pump.start();
       this.startHealth(rec);
     } catch (err) {
+      releaseWarm();
       const msg = messageOf(err);
       await this.runtimeDelete(rec).catch(() => undefined);
       await this.o.networks?.detach(rec.Id, { wait: true }).catch(() => undefined);
@@ -1691,6 +1728,7 @@ export class LocalContainers implements ContainerService {
     if (opts.Tty !== undefined && opts.Tty !== null) ex.Tty = ex.Tty || Boolean(opts.Tty);
     if (opts.ConsoleSize) ex.ConsoleSize = opts.ConsoleSize;
     const rt = this.runtimeFor(rec);
+    const releaseWarm = this.warmAttach();
     const mounts: ResolvedMount[] = [];
     const [proc] = await Promise.all([
       this.o.spec.buildExecProcess({
@@ -1732,7 +1770,7 @@ export class LocalContainers implements ContainerService {
         stdin: ex.OpenStdin,
         tty: ex.Tty,
         execProcessSpec: join(ex.dir, 'process.json'),
-      });
+      }).finally(releaseWarm);
       ex.Pid = res.pid;
       conmonPid = res.conmonPid;
       ex.Running = true;

@@ -633,7 +633,7 @@ export class NetworkManager {
    * Validate and remember the networks a new container asks for (NetworkMode plus
    * NetworkingConfig.EndpointsConfig). Throws not-found for an unknown network.
    */
-  async register(id: string, name: string, hostConfig: Json, endpointsConfig?: Json | null): Promise<void> {
+  async register(id: string, name: string, hostConfig: Json, endpointsConfig?: Json | null, opts: { sync?: boolean } = {}): Promise<void> {
     const mode = this.modeNetwork(hostConfig);
     const nets: Record<string, EndpointRequest> = {};
     const eps = (endpointsConfig ?? {}) as Record<string, Json | null>;
@@ -666,7 +666,11 @@ export class NetworkManager {
       }
     }
     const c: ContainerNetConfig = { id, name: name.replace(/^\//, ''), networks: nets };
-    await writeJsonAtomic(join(this.dir, 'containers', `${id}.json`), c);
+    // a container without networks (none, host, container:, or the default network with the
+    // bridge disabled) has nothing to remember: no file (a missing record reads as no networks).
+    // `opts.sync: false` (an auto-removed container, whose own record is not fsynced either)
+    // skips the fsyncs.
+    if (Object.keys(nets).length > 0) await writeJsonAtomic(join(this.dir, 'containers', `${id}.json`), c, { sync: opts.sync ?? true });
     this.configs.set(id, c);
   }
 
@@ -868,6 +872,10 @@ export class NetworkManager {
 
   /** Tear down a container's network (stop/exit/remove); a container with none is fine. */
   async detach(id: string, opts: { wait?: boolean } = {}): Promise<void> {
+    // a container registered without networks (none, host, container:) never had a namespace
+    // from berth: nothing to do, and no waiting behind other containers' network work
+    const cfg = this.configs.get(id);
+    if (cfg && Object.keys(cfg.networks).length === 0 && !this.attachments.has(id) && !this.releasing.has(id)) return;
     await this.serial(() => this.detachLocked(id));
     // a caller that reports "nothing left behind" (a failed start) waits for the background release
     if (opts.wait) await this.releasing.get(id)?.done;

@@ -55,6 +55,25 @@ test('crun runs from a read-only bind; on a hybrid host conmon enters one namesp
   await h.cliOk(['rm', '-f', id]);
 });
 
+test('warming the cgroup-attach lock leaves berthd where it was; containers and execs get their own cgroups; none writes no network record', { skip }, async () => {
+  const pid = h.pid!;
+  const own = (): string => readFileSync(`/proc/${pid}/cgroup`, 'utf8');
+  const before = own();
+  const id = (await h.cliOk(['run', '-d', '--network', 'none', 'busybox', 'sleep', '60'])).trim();
+  const ex = await h.cliOk(['exec', id, 'cat', '/proc/self/cgroup']);
+  const ctr = readFileSync(`/proc/${Number((await h.cliOk(['inspect', '-f', '{{.State.Pid}}', id])).trim())}/cgroup`, 'utf8');
+  for (const text of [ex, ctr]) {
+    const line = text.split('\n').find((l) => l.split(':')[1] === 'pids' || l.startsWith('0::'))!;
+    assert.ok(line.endsWith(`/berth/${id}`), `in the container's cgroup: ${line}`);
+  }
+  assert.equal(own(), before, "berthd's own cgroups are unchanged");
+  assert.ok(!existsSync(join(h.dataRoot, 'networks', 'containers', `${id}.json`)), 'no network record for --network none');
+  const r = await h.cli(['run', '--rm', '--network', 'none', 'busybox', 'true']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(own(), before);
+  await h.cliOk(['rm', '-f', id]);
+});
+
 test('exec output is complete and exec returns although the host is slow to reap conmon', { skip }, async () => {
   const id = (await h.cliOk(['run', '-d', '--network', 'none', 'busybox', 'sleep', '60'])).trim();
   for (let i = 0; i < 3; i++) {
