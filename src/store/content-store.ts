@@ -5,6 +5,7 @@
  * blob counts as success and is kept.
  */
 import { randomBytes } from 'node:crypto';
+import { once } from 'node:events';
 import { createReadStream, createWriteStream, type ReadStream } from 'node:fs';
 import { mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -168,8 +169,9 @@ export class FsContentStore implements ContentStore {
     const tmp = join(this.ingestDir, randomBytes(12).toString('hex'));
     const verifier = new DigestVerifier(opts.expected, opts.size);
     const input = src instanceof Readable ? src : Readable.from([Buffer.from(src)]);
+    const out = createWriteStream(tmp, { flags: 'wx', mode: 0o644 });
     try {
-      await pipeline(input, verifier, new WriteBatcher(), createWriteStream(tmp, { flags: 'wx', mode: 0o644 }), opts.signal ? { signal: opts.signal } : {});
+      await pipeline(input, verifier, new WriteBatcher(), out, opts.signal ? { signal: opts.signal } : {});
       if (opts.sync !== false) {
         const fh = await open(tmp, 'r+');
         try {
@@ -187,6 +189,9 @@ export class FsContentStore implements ContentStore {
       await fsyncDir(this.blobDir);
       return { digest, size: verifier.bytes };
     } finally {
+      // a pipeline that failed early may have destroyed the file stream while its open() was still
+      // pending: wait for it to close, or the file would be created after the rm below
+      if (!out.closed) await once(out, 'close').catch(() => undefined);
       await rm(tmp, { force: true });
     }
   }
