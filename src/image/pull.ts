@@ -28,7 +28,7 @@ import {
   type Reference,
 } from '../oci/index.js';
 import { RegistryClient, registryError, type RegistryCredentials } from '../registry/index.js';
-import { deserializeError, runLayerJob } from './layer-job.js';
+import { deserializeError, runLayerJob, warmLayerWorkers } from './layer-job.js';
 import type { LocalImageService } from './local-image-service.js';
 import { Channel, progressBar, Semaphore } from './progress-channel.js';
 
@@ -393,6 +393,11 @@ async function* pullOne(svc: LocalImageService, refStr: string, opts: PullImageO
   }
   const manifest = parseJson<ImageManifest>(man.bytes, 'image manifest');
   if (!manifest.config?.digest || !Array.isArray(manifest.layers)) throw invalidArgument('image manifest has no config or layers');
+  if (!opts.fetchFn) {
+    // layers to fetch go to worker threads: start them now, while the config is fetched
+    const missing = (await Promise.all(manifest.layers.map((l) => svc.content.has(l.digest)))).filter((h) => !h).length;
+    warmLayerWorkers(Math.min(missing, opts.maxParallel ?? 3));
+  }
 
   const out = new Channel<Json>();
   const work = svc.withLease(async () => {
