@@ -135,10 +135,21 @@ async function assertNoPartial(svc: LocalImageService, root: string, f: Fixture,
   assert.deepEqual(layers, []);
 }
 
+
+/** Run `fn` against a fake registry made from `args`, closing it (and its connections) afterwards. */
+async function withRegistry<T>(args: Parameters<typeof fakeRegistry>, fn: (reg: Awaited<ReturnType<typeof fakeRegistry>>) => Promise<T>): Promise<T> {
+  const reg = await fakeRegistry(...args);
+  try {
+    return await fn(reg);
+  } finally {
+    reg.server.closeAllConnections();
+    reg.server.close();
+  }
+}
+
 test('one-pass pull stores the verified blob and the unpacked layer', async () => {
   const f = await fixture();
-  const reg = await fakeRegistry(f, 'ns/app', 'ok');
-  try {
+  await withRegistry([f, 'ns/app', 'ok'], async (reg) => {
     await withSvc(async (svc) => {
       const msgs = await drain(pullImage(svc, `127.0.0.1:${reg.port}/ns/app`));
       assert.ok(msgs.some((m) => (m as { status?: string }).status === 'Pull complete'));
@@ -147,16 +158,12 @@ test('one-pass pull stores the verified blob and the unpacked layer', async () =
       // the layer blob was downloaded exactly once
       assert.equal(reg.hits.filter((h) => h.endsWith(sha(f.layer))).length, 1);
     });
-  } finally {
-    reg.server.closeAllConnections();
-    reg.server.close();
-  }
+  });
 });
 
 test('a corrupt layer blob leaves neither blob nor layer', async () => {
   const f = await fixture();
-  const reg = await fakeRegistry(f, 'ns/app', 'corrupt');
-  try {
+  await withRegistry([f, 'ns/app', 'corrupt'], async (reg) => {
     await withSvc(async (svc, root) => {
       await assert.rejects(drain(pullImage(svc, `127.0.0.1:${reg.port}/ns/app`)), (err: Error) => {
         assert.match(err.message, /filesystem layer verification failed for digest sha256:[0-9a-f]{64}: digest mismatch/);
@@ -164,16 +171,12 @@ test('a corrupt layer blob leaves neither blob nor layer', async () => {
       });
       await assertNoPartial(svc, root, f);
     });
-  } finally {
-    reg.server.closeAllConnections();
-    reg.server.close();
-  }
+  });
 });
 
 test('a truncated transfer fails clearly and stores nothing', async () => {
   const f = await fixture();
-  const reg = await fakeRegistry(f, 'ns/app', 'truncate');
-  try {
+  await withRegistry([f, 'ns/app', 'truncate'], async (reg) => {
     await withSvc(async (svc, root) => {
       await assert.rejects(drain(pullImage(svc, `127.0.0.1:${reg.port}/ns/app`)), (err: Error) => {
         assert.match(err.message, /fetching blob sha256:[0-9a-f]{64}: (transfer interrupted|unexpected EOF)/);
@@ -182,16 +185,12 @@ test('a truncated transfer fails clearly and stores nothing', async () => {
       });
       await assertNoPartial(svc, root, f, { keptPrefix: true });
     });
-  } finally {
-    reg.server.closeAllConnections();
-    reg.server.close();
-  }
+  });
 });
 
 test('a stalled transfer fails after the idle timeout and stores nothing', async () => {
   const f = await fixture();
-  const reg = await fakeRegistry(f, 'ns/app', 'stall');
-  try {
+  await withRegistry([f, 'ns/app', 'stall'], async (reg) => {
     await withSvc(async (svc, root) => {
       const t0 = Date.now();
       await assert.rejects(drain(pullImage(svc, `127.0.0.1:${reg.port}/ns/app`, { idleTimeoutMs: 300 })), (err: Error) => {
@@ -202,10 +201,7 @@ test('a stalled transfer fails after the idle timeout and stores nothing', async
       assert.ok(Date.now() - t0 < 10_000);
       await assertNoPartial(svc, root, f, { keptPrefix: true });
     });
-  } finally {
-    reg.server.closeAllConnections();
-    reg.server.close();
-  }
+  });
 });
 
 test('a cut download keeps its prefix privately; the next pull asks only for the rest (Range) and completes', async () => {
@@ -213,28 +209,20 @@ test('a cut download keeps its prefix privately; the next pull asks only for the
     const tar = await makeTar([{ name: 'etc/', type: 'directory' }, { name: 'rand', content: createHash('sha512').update(String(gzip)).digest().toString('hex').repeat(4000) }]);
     const f = fixtureOf(tar, { gzip });
     await withSvc(async (svc, root) => {
-      const cut = await fakeRegistry(f, 'ns/app', 'truncate');
-      try {
+      await withRegistry([f, 'ns/app', 'truncate'], async (cut) => {
         await assert.rejects(drain(pullImage(svc, `127.0.0.1:${cut.port}/ns/app`)), /fetching blob/);
-      } finally {
-        cut.server.closeAllConnections();
-        cut.server.close();
-      }
+      });
       await assertNoPartial(svc, root, f, { keptPrefix: true });
       const kept = (await stat(join(root, 'content', 'ingest', `partial-${sha(f.layer).slice(7)}`))).size;
       assert.ok(kept > 0 && kept < f.layer.length, `kept ${kept} of ${f.layer.length}`);
 
-      const reg = await fakeRegistry(f, 'ns/app', 'ok', new Map(), { honorRange: true });
-      try {
+      await withRegistry([f, 'ns/app', 'ok', new Map(), { honorRange: true }], async (reg) => {
         await drain(pullImage(svc, `127.0.0.1:${reg.port}/ns/app`));
         assert.deepEqual(reg.ranges, [`bytes=${kept}-`], `gzip=${gzip}: only the rest was asked for`);
         assert.ok(await svc.content.has(sha(f.layer)));
         assert.equal(svc.layers.get(f.diffId)?.diffId, f.diffId);
         assert.deepEqual(await readdir(join(root, 'content', 'ingest')), []);
-      } finally {
-        reg.server.closeAllConnections();
-        reg.server.close();
-      }
+      });
     });
   }
 });
@@ -242,46 +230,30 @@ test('a cut download keeps its prefix privately; the next pull asks only for the
 test('a resumed download restarts when the registry ignores Range, and a bad prefix is not kept', async () => {
   const f = await fixture();
   await withSvc(async (svc, root) => {
-    const cut = await fakeRegistry(f, 'ns/app', 'truncate');
-    try {
+    await withRegistry([f, 'ns/app', 'truncate'], async (cut) => {
       await assert.rejects(drain(pullImage(svc, `127.0.0.1:${cut.port}/ns/app`)), /fetching blob/);
-    } finally {
-      cut.server.closeAllConnections();
-      cut.server.close();
-    }
+    });
     // a corrupted prefix: the resumed transfer fails verification and the prefix is dropped
     const partial = join(root, 'content', 'ingest', `partial-${sha(f.layer).slice(7)}`);
     const kept = await readFile(partial);
     await writeFile(partial, Buffer.concat([kept.subarray(0, kept.length - 1), Buffer.from([kept[kept.length - 1]! ^ 0xff])]));
-    const resumed = await fakeRegistry(f, 'ns/app', 'ok', new Map(), { honorRange: true });
-    try {
+    await withRegistry([f, 'ns/app', 'ok', new Map(), { honorRange: true }], async (resumed) => {
       await assert.rejects(drain(pullImage(svc, `127.0.0.1:${resumed.port}/ns/app`)), /verification failed|invalid tar|incorrect header|digest mismatch/);
       assert.deepEqual(resumed.ranges, [`bytes=${kept.length}-`]);
-    } finally {
-      resumed.server.closeAllConnections();
-      resumed.server.close();
-    }
+    });
     await assertNoPartial(svc, root, f);
 
     // cut again, then a registry that answers a Range request with the whole blob (200)
-    const cut2 = await fakeRegistry(f, 'ns/app', 'truncate');
-    try {
+    await withRegistry([f, 'ns/app', 'truncate'], async (cut2) => {
       await assert.rejects(drain(pullImage(svc, `127.0.0.1:${cut2.port}/ns/app`)), /fetching blob/);
-    } finally {
-      cut2.server.closeAllConnections();
-      cut2.server.close();
-    }
-    const whole = await fakeRegistry(f, 'ns/app', 'ok');
-    try {
+    });
+    await withRegistry([f, 'ns/app', 'ok'], async (whole) => {
       await drain(pullImage(svc, `127.0.0.1:${whole.port}/ns/app`));
       assert.equal(whole.ranges.length, 1, 'the rest was asked for');
       assert.ok(await svc.content.has(sha(f.layer)));
       assert.equal(svc.layers.get(f.diffId)?.diffId, f.diffId);
       assert.deepEqual(await readdir(join(root, 'content', 'ingest')), []);
-    } finally {
-      whole.server.closeAllConnections();
-      whole.server.close();
-    }
+    });
   });
 });
 
@@ -325,8 +297,7 @@ test('a hostile layer (a ".." entry; a write through a symlink) fails the pull a
   for (const c of cases) {
     for (const gzip of [false, true]) {
       const f = fixtureOf(await makeTar(c.entries), { gzip });
-      const reg = await fakeRegistry(f, 'ns/evil', 'ok');
-      try {
+      await withRegistry([f, 'ns/evil', 'ok'], async (reg) => {
         await withSvc(async (svc, root) => {
           await assert.rejects(drain(pullImage(svc, `127.0.0.1:${reg.port}/ns/evil`)), (err: Error) => {
             assert.match(err.message, c.error, `${c.name} gzip=${gzip}`);
@@ -337,27 +308,20 @@ test('a hostile layer (a ".." entry; a write through a symlink) fails the pull a
             await assert.rejects(stat(p), `${c.name}: nothing written at ${p}`);
           }
         });
-      } finally {
-        reg.server.closeAllConnections();
-        reg.server.close();
-      }
+      });
     }
   }
 });
 
 test('registry mirrors are tried first for docker.io images', async () => {
   const f = await fixture();
-  const reg = await fakeRegistry(f, 'library/app', 'ok');
-  try {
+  await withRegistry([f, 'library/app', 'ok'], async (reg) => {
     await withSvc(async (svc) => {
       await drain(pullImage(svc, 'app', { registryMirrors: [`http://127.0.0.1:${reg.port}`] }));
       assert.ok(reg.hits.includes('/v2/library/app/manifests/latest'));
       assert.ok(svc.layers.get(f.diffId));
     });
-  } finally {
-    reg.server.closeAllConnections();
-    reg.server.close();
-  }
+  });
   const cs = registryClients(parseNormalizedNamed('app'), { registryMirrors: ['mirror.example:5000'] });
   assert.deepEqual(cs.map((c) => c.base), ['https://mirror.example:5000', 'https://registry-1.docker.io']);
   // mirrors apply to docker.io only
