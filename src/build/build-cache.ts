@@ -4,10 +4,11 @@
  * rule: parent image id + instruction + content hash of COPY/ADD sources + the build args used.
  */
 import { createHash } from 'node:crypto';
-import { lstat, mkdir, readdir, readFile, rm, stat } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 
 import { writeFileAtomic } from '../host/atomic-fs.js';
+import { dirSize } from '../host/dir-size.js';
 
 /** What a cache key is made of. */
 export interface CacheKeyParts {
@@ -65,7 +66,7 @@ export class BuildCache {
     let bytes = 0;
     const keys: string[] = [];
     for (const n of names) {
-      bytes += await treeSize(join(dir, n));
+      bytes += await dirSize(join(dir, n));
       await rm(join(dir, n), { recursive: true, force: true });
       keys.push(`cache-mount:${n}`);
     }
@@ -90,14 +91,4 @@ export class BuildCache {
     }
     return { keys, bytes };
   }
-}
-
-/** Bytes of the regular files below a path (not following symlinks). */
-async function treeSize(p: string): Promise<number> {
-  const st = await lstat(p).catch(() => undefined);
-  if (!st) return 0;
-  if (!st.isDirectory()) return st.isFile() ? st.size : 0;
-  let n = 0;
-  for (const c of await readdir(p).catch(() => [] as string[])) n += await treeSize(join(p, c));
-  return n;
 }

@@ -27,7 +27,7 @@ import { extractInto, resolveInRoot, writeEntries, type HostEntry } from '../sna
 import { BuildCache, cacheKey } from './build-cache.js';
 import { applyDockerignore, hashSources, resolveSources, type FileDigests, type ResolvedSource } from './build-context.js';
 import { flagValue, flagValues, parseDockerfile, splitStages, type Instruction, type Stage } from './dockerfile-parser.js';
-import { unionLstat } from './layer-view.js';
+import { layerStack, unionFind, unionLstat, type UnionLayer } from './layer-view.js';
 import { CacheMountRegistry, mountCacheKey, parseRunMount, parseRunNetwork, prepareRunMounts, removeMountPoints, type RunMount } from './run-mounts.js';
 import { envLookup, expandWord, expandWords, parseKeyValuePairs, splitRaw, type Lookup } from './shell-words.js';
 
@@ -101,33 +101,10 @@ export function checkBuildPlatform(p: string, where: string): void {
   }
 }
 
-/** Whether `p` exists in the union of `layers` (lowest first); an overlay whiteout hides it. */
-async function pathInLayers(layers: readonly string[], p: string): Promise<boolean> {
-  for (let i = layers.length - 1; i >= 0; i--) {
-    try {
-      const st = await lstat(join(layers[i]!, p));
-      return !(st.isCharacterDevice() && st.rdev === 0);
-    } catch {
-      /* not in this layer */
-    }
-  }
-  return false;
-}
-
-/** A file's text from the union of `layers`, or undefined. */
-async function readFromLayers(layers: readonly string[], p: string): Promise<string | undefined> {
-  for (let i = layers.length - 1; i >= 0; i--) {
-    const f = join(layers[i]!, p);
-    try {
-      const st = await lstat(f);
-      if (st.isCharacterDevice() && st.rdev === 0) return undefined;
-      if (st.isFile()) return await readFile(f, 'utf8');
-      return undefined;
-    } catch {
-      /* not in this layer */
-    }
-  }
-  return undefined;
+/** A regular file's text from the union of `layers`, or undefined. */
+async function readFromLayers(layers: readonly UnionLayer[], p: string): Promise<string | undefined> {
+  const f = await unionFind(layers, p);
+  return f?.st.isFile() ? readFile(join(f.dir, p), 'utf8') : undefined;
 }
 
 /**
@@ -335,7 +312,11 @@ export class ClassicBuilder implements BuildService {
     const states = new Map<number, Promise<StageState>>();
     let firstError: unknown;
     let failedStage: number | undefined;
-    const stageResult = async (i: number): Promise<string> => (await states.get(i)!).imageId;
+    const stageResult = async (i: number): Promise<string> => {
+      const p = states.get(i);
+      if (!p) throw invalidArgument(`stage ${i} was not built`);
+      return (await p).imageId;
+    };
     for (const si of order) {
       const out = new StageOutput();
       outputs.set(si, out);
@@ -565,8 +546,7 @@ export class ClassicBuilder implements BuildService {
         const key = cacheKey({ parent: st.imageId, instruction: `WORKDIR ${abs}` });
         if (yield* this.tryCache(key, st, c)) return;
         const createdBy = `${NOP}WORKDIR ${abs}`;
-        const layers = st.imageId ? (await this.o.images.resolve(st.imageId)).layerDirs : [];
-        if (st.imageId && abs !== '/' && !(await pathInLayers(layers, abs))) {
+        if (st.imageId && abs !== '/' && !(await unionLstat(await this.stackOf(st.imageId), abs))) {
           const id = await this.withContainer(st, async (cid) => {
             await this.o.containers.putArchive(cid, '/', dirTar(abs), { noOverwriteDirNonDir: false, copyUIDGID: false });
             return this.commit(st, cid, this.o.containers.commitSource(cid).upperDir, createdBy);
@@ -780,8 +760,8 @@ export class ClassicBuilder implements BuildService {
       }
       const upper = this.o.containers.commitSource(Id).upperDir;
       if (mounts.length) {
-        const layers = (await this.o.images.resolve(st.imageId)).layerDirs;
-        await removeMountPoints(upper, mounts.map((m) => m.target), (p) => pathInLayers(layers, p));
+        const layers = await this.stackOf(st.imageId);
+        await removeMountPoints(upper, mounts.map((m) => m.target), async (p) => Boolean(await unionLstat(layers, p)));
       }
       const createdBy = inst.json ? cmd.join(' ') : `${argEnv.length ? `|${argEnv.length} ${argEnv.join(' ')} ` : ''}${cmd.join(' ')}`;
       st.imageId = await this.commit(st, Id, upper, createdBy);
@@ -821,7 +801,7 @@ export class ClassicBuilder implements BuildService {
     const opaque = img.layerOpaque;
     if (opaque && opaque.length === img.layerDirs.length && opaque.every((o) => o !== undefined)) {
       // every layer's opaque dirs are known: look through the stack without mounting it
-      const layers = img.layerDirs.map((dir, i) => ({ dir, opaque: new Set(opaque[i]!) }));
+      const layers = layerStack(img.layerDirs, opaque);
       look = (p) => unionLstat(layers, p);
     } else {
       const view = await mountTree(img.layerDirs, c.work);
@@ -873,13 +853,19 @@ export class ClassicBuilder implements BuildService {
   }
 
   /** `--chown=user:group` with names looked up in the stage image's /etc/passwd and /etc/group. */
+  /** The layer stack of image `id`, for looking into it without a mount. */
+  private async stackOf(id: string): Promise<UnionLayer[]> {
+    const img = await this.o.images.resolve(id);
+    return layerStack(img.layerDirs, img.layerOpaque);
+  }
+
   private async resolveOwner(spec: string, st: StageState, line: number): Promise<{ uid: number; gid: number }> {
     const [u = '', g] = spec.split(':');
     if (/^\d+$/.test(u) && (g === undefined || g === '' || /^\d+$/.test(g))) {
       const uid = Number(u);
       return { uid, gid: g ? Number(g) : uid };
     }
-    const layers = st.imageId ? (await this.o.images.resolve(st.imageId)).layerDirs : [];
+    const layers = st.imageId ? await this.stackOf(st.imageId) : [];
     const table = async (file: string): Promise<string[][]> => ((await readFromLayers(layers, file)) ?? '').split('\n').filter((l) => l && !l.startsWith('#')).map((l) => l.split(':'));
     let uid = 0;
     let gid = 0;

@@ -15,17 +15,31 @@ import { join } from 'node:path';
  * an lstat in a mounted view, except that symlinks among the ancestors are not followed: callers
  * look at ancestors first and stop at a symlink.
  */
-export async function unionLstat(layers: ReadonlyArray<{ dir: string; opaque: ReadonlySet<string> }>, p: string): Promise<Stats | undefined> {
+export async function unionLstat(layers: readonly UnionLayer[], p: string): Promise<Stats | undefined> {
+  return (await unionFind(layers, p))?.st;
+}
+
+/** One layer of a stack seen by {@link unionLstat}. */
+export interface UnionLayer {
+  dir: string;
+  opaque: ReadonlySet<string>;
+}
+
+/** {@link unionLstat}, with the directory of the layer that holds `p`. */
+export async function unionFind(layers: readonly UnionLayer[], p: string): Promise<{ st: Stats; dir: string } | undefined> {
   const comps = p.split('/').filter((c) => c !== '' && c !== '.');
   for (let i = layers.length - 1; i >= 0; i--) {
     const l = layers[i]!;
-    if (comps.length === 0) return lstat(l.dir).catch(() => undefined);
+    if (comps.length === 0) {
+      const st = await lstat(l.dir).catch(() => undefined);
+      return st && { st, dir: l.dir };
+    }
     let hides = l.opaque.has('');
     for (let k = 0; k < comps.length; k++) {
       const rel = comps.slice(0, k + 1).join('/');
       const st = await lstat(join(l.dir, rel)).catch(() => undefined);
       if (k === comps.length - 1) {
-        if (st) return st.isCharacterDevice() && st.rdev === 0 ? undefined : st;
+        if (st) return st.isCharacterDevice() && st.rdev === 0 ? undefined : { st, dir: l.dir };
         break;
       }
       if (!st) break;
@@ -35,5 +49,13 @@ export async function unionLstat(layers: ReadonlyArray<{ dir: string; opaque: Re
     if (hides) return undefined;
   }
   return undefined;
+}
+
+/**
+ * An image's layer dirs (lowest first) as a stack for {@link unionLstat}. `opaque[i]` undefined (a
+ * layer recorded before berth kept its opaque dirs): none assumed for it.
+ */
+export function layerStack(dirs: readonly string[], opaque?: ReadonlyArray<readonly string[] | undefined>): UnionLayer[] {
+  return dirs.map((dir, i) => ({ dir, opaque: new Set(opaque?.[i] ?? []) }));
 }
 

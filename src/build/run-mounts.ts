@@ -262,6 +262,8 @@ export async function prepareRunMounts(ms: readonly RunMount[], o: PrepareMounts
           dir = await mkdtemp(join(o.work, 'cache-private-'));
           const d = dir;
           undo.push(() => rm(d, { recursive: true, force: true }));
+          await chmod(dir, m.mode ?? 0o755);
+          await chown(dir, m.uid ?? 0, m.gid ?? 0);
         } else {
           await mkdir(join(o.root, 'build-cache-mounts'), { recursive: true });
           try {
@@ -271,10 +273,6 @@ export async function prepareRunMounts(ms: readonly RunMount[], o: PrepareMounts
           } catch (e) {
             if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
           }
-        }
-        if (m.sharing === 'private' && cache.inUse) {
-          await chmod(dir, m.mode ?? 0o755);
-          await chown(dir, m.uid ?? 0, m.gid ?? 0);
         }
         mounts.push({ Type: 'bind', Source: dir, Target: m.target, ReadOnly: m.readonly });
         continue;
