@@ -1123,6 +1123,9 @@ export class NetworkManager {
    * throwaway endpoint in a scratch namespace, set up and torn down again.
    */
   private async dropBridge(n: NetworkRecord): Promise<void> {
+    // netavark keeps a bridge that still has ports: wait for fast-path veths being deleted in the
+    // background (a `network rm` right after a container left, as well as the callers below)
+    await Promise.all([...this.releasing.values()].filter((r) => r.eps.some((ep) => ep.networkId === n.Id)).map((r) => r.done));
     const scratchId = `.release-${n.Id}`;
     const ns = await this.netns.create(scratchId);
     try {
@@ -1143,8 +1146,6 @@ export class NetworkManager {
     for (const id of new Set(ids)) {
       const n = this.nets.get(id);
       if (!n || this.kept.has(id) || this.inUse(id)) continue;
-      // netavark keeps a bridge that still has ports
-      await Promise.all([...this.releasing.values()].filter((r) => r.eps.some((ep) => ep.networkId === id)).map((r) => r.done));
       await this.dropBridge(n).catch((e) => this.o.log?.(`removing bridge ${n.Bridge}: ${messageOf(e)}`));
     }
   }

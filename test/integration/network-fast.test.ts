@@ -262,6 +262,9 @@ test('fast path on a user network with DNS: names and aliases resolve both ways,
   assert.deepEqual(entries().filter((l) => l.startsWith(`${a} `)), []);
   await h.cliOk(['rm', '-f', b, first]);
   assert.equal(existsSync(dnsFile), false, `aardvark-dns file left: ${entries().join(' | ')}`);
-  for (const id of [a, b]) await waitFor(async () => (await hostVeth(id)) === undefined, 10_000);
+  // network rm right away: it waits for the veths deleted in the background, so the bridge goes too
   await h.cliOk(['network', 'rm', net]);
+  for (const id of [a, b]) await waitFor(async () => (await hostVeth(id)) === undefined, 10_000);
+  const link = await runCommand('ip', ['link', 'show', net]);
+  assert.notEqual(link.code, 0, `bridge ${net} left after network rm: ${link.stdout}`);
 });
