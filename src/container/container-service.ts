@@ -704,9 +704,9 @@ export class LocalContainers implements ContainerService {
         await mountOverlay(lowers, join(d, 'upper'), join(d, 'work'), rootfs, { volatile });
       } catch (err) {
         if (!volatile) throw err;
-        // a kernel before 5.10 does not know the option
-        this.volatileOverlay = false;
         await mountOverlay(lowers, join(d, 'upper'), join(d, 'work'), rootfs);
+        // only without the option did it mount: a kernel before 5.10 does not know it
+        this.volatileOverlay = false;
       }
     }
     return rootfs;
