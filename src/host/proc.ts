@@ -16,7 +16,8 @@ export function statState(stat: string): string | undefined {
   return s;
 }
 
-function aliveFromStat(stat: string): boolean {
+/** True when a /proc/<pid>/stat line is of a live process (not a zombie or dead). */
+export function aliveFromStat(stat: string): boolean {
   const s = statState(stat);
   return s !== undefined && s !== 'Z' && s !== 'X' && s !== 'x';
 }

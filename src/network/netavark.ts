@@ -9,6 +9,7 @@ import { join } from 'node:path';
 
 import { EngineError } from '../base/errors.js';
 import { writeFileAtomic } from '../host/atomic-fs.js';
+import { aliveFromStat } from '../host/proc.js';
 import { run } from './exec.js';
 
 /** One network as netavark wants it (network_info values). */
@@ -126,8 +127,7 @@ export class Netavark {
     const pid = Number((await readFile(join(this.o.configDir, 'aardvark-dns', 'aardvark.pid'), 'utf8').catch(() => '')).trim());
     if (!Number.isInteger(pid) || pid <= 0) return undefined;
     const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
-    const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
-    return stat.includes('(aardvark-dns)') && state !== 'Z' && state !== 'X' ? pid : undefined;
+    return stat.includes('(aardvark-dns)') && aliveFromStat(stat) ? pid : undefined;
   }
 
   /**

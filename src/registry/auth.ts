@@ -38,7 +38,7 @@ export function basicHeader(c: RegistryCredentials | undefined): string | undefi
   return `Basic ${Buffer.from(`${c.username}:${c.password ?? ''}`).toString('base64')}`;
 }
 
-/** Options of {@link fetchBearerToken}. */
+/** Options of {@link requestBearerToken}. */
 export interface TokenOptions {
   challenge: Challenge;
   /** Scopes like `repository:library/busybox:pull`. */
@@ -72,11 +72,6 @@ function tokenErrorText(status: number, statusText: string, body: string): strin
     /* not JSON */
   }
   return status === 401 ? 'unauthorized: authentication required' : `${status} ${statusText}`.trim();
-}
-
-/** Get a bearer token from the challenge's realm. Throws unauthenticated on 401/403. */
-export async function fetchBearerToken(opts: TokenOptions): Promise<string> {
-  return (await requestBearerToken(opts)).token;
 }
 
 /** Get a bearer token and its lifetime from the challenge's realm. Throws unauthenticated on 401/403. */
