@@ -77,10 +77,13 @@ export async function* pushImage(svc: LocalImageService, name: string, opts: Pus
         const size = await svc.content.blobSize(d.digest);
         const mountFrom = svc.blobSources.sources(d.digest, parsed.domain).find((p) => p !== parsed.path);
         let last = 0;
+        let lastN = -1;
+        // the body's tap and the client's end-of-chunk callback both report a chunk's end: once each
         const report = (n: number): void => {
           const now = Date.now();
-          if (!id || (n < size && now - last < 100)) return;
+          if (!id || n === lastN || (n < size && now - last < 100)) return;
           last = now;
+          lastN = n;
           out.push({ status: 'Pushing', progressDetail: { current: n, total: size }, progress: progressBar(n, size), id });
         };
         const how = await client.uploadBlob(parsed.path, d.digest, size, (start, end) => {

@@ -237,6 +237,23 @@ async function manifestDigestOf(ref: string): Promise<string> {
   return rec.manifestDigest;
 }
 
+test('push progress over the API: each uploaded blob reports its full size once, in chunks as monolithic', { skip }, async () => {
+  // a fresh layer (random bytes) spanning several chunks, so it is uploaded, not mounted
+  const tar = tarDir(rootfs('progress-once', { 'r.bin': randomBytes(3 * CHUNK) }, false));
+  const name = `${via}/progress/once`;
+  await h.cliOk(['import', '-', `${name}:1`], { input: tar });
+  const msgs = await apiStream(`/images/${encodeURIComponent(name)}/push?tag=1`, { 'X-Registry-Auth': Buffer.from('{}').toString('base64') });
+  assert.ok(!msgs.some((m) => m['error']), JSON.stringify(msgs));
+  const pushed = msgs.filter((m) => m['status'] === 'Pushed').map((m) => String(m['id']));
+  assert.equal(pushed.length, 1, JSON.stringify(msgs));
+  const done = msgs.filter((m) => {
+    const d = m['progressDetail'] as { current?: number; total?: number } | undefined;
+    return m['status'] === 'Pushing' && m['id'] === pushed[0] && d?.current !== undefined && d.current === d.total;
+  });
+  assert.equal(done.length, 1, `one 100 % Pushing message: ${JSON.stringify(done)}`);
+  await cliOk(['rmi', `${name}:1`]);
+});
+
 test('an interrupted download leaves nothing partial visible; the next pull resumes it (Range) and succeeds', { skip }, async () => {
   const { layer, base } = await pushBigImage('cut/app');
   const name = `${via}/cut/app:v1`;
