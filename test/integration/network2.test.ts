@@ -173,10 +173,16 @@ test('an --internal network has no egress; the default bridge does', { skip }, a
   await h.cliOk(['network', 'create', '--internal', '--subnet', `10.${octet}.${third + 2}.0/24`, '-o', `com.docker.network.bridge.name=${net}`, net]);
   const ok = await h.cli(['run', '--rm', 'busybox', 'ping', '-c1', '-W2', target]);
   assert.equal(ok.code, 0, `default bridge cannot reach the probe: ${ok.stdout}${ok.stderr}`);
+  // a running container keeps the bridge, so the next ones are candidates for the fast attach,
+  // which must not apply to an internal network (it would give them a default route)
+  const keeper = (await h.cliOk(['run', '-d', '--network', net, 'busybox', 'sleep', '600'])).trim();
   const blocked = await h.cli(['run', '--rm', '--network', net, 'busybox', 'ping', '-c1', '-W2', target]);
   assert.notEqual(blocked.code, 0, 'a container on an --internal network reached an outside address');
+  const routes = await h.cliOk(['run', '--rm', '--network', net, 'busybox', 'ip', 'route']);
+  assert.doesNotMatch(routes, /^default/m, `a later container on the internal network got a default route: ${routes}`);
   const insp = JSON.parse(await h.cliOk(['network', 'inspect', net])) as Array<{ Internal: boolean }>;
   assert.equal(insp[0]!.Internal, true);
+  await h.cliOk(['rm', '-f', keeper]);
   await h.cliOk(['network', 'rm', net]);
   await runCommand('ip', ['netns', 'del', probeNs]);
 });
