@@ -7,11 +7,12 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 import { startRegistry, stopRegistry } from './registry-helpers.js';
-import { startDaemon, cleanup, importBusybox, requireRoot, requireBuilt, requireBinary, firstSkip, runCommand, type TestDaemon } from './harness.js';
+import { startDaemon, cleanup, importBusybox, requireRoot, requireBuilt, requireBinary, firstSkip, runCommand, waitFor, type TestDaemon } from './harness.js';
 
 const skip = firstSkip(requireBuilt(), requireRoot(), requireBinary('conmon'), requireBinary('runc'));
 let h: TestDaemon;
@@ -260,6 +261,14 @@ test('xz and bzip2 compressed contexts on stdin; --shm-size and --add-host reach
   const bad = await h.cli(['build', '-'], { input: Buffer.concat([Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00]), Buffer.alloc(64, 7)]) });
   assert.equal(bad.code, 1);
   assert.match(bad.stderr, /failed to decompress the xz build context/);
+  // an xz stream that is not a tar inside: a clear error, and the xz child does not stay behind
+  // blocked on its full output pipe
+  const notTar = execFileSync('xz', ['-c', '-0'], { input: randomBytes(8 << 20), maxBuffer: 64 << 20 });
+  const nt = await h.cli(['build', '-'], { input: notTar, timeoutMs: 120_000 });
+  assert.notEqual(nt.code, 0);
+  const xzChildren = async (): Promise<string> => (await runCommand('ps', ['-o', 'pid=,comm=', '--ppid', String(h.pid)])).stdout
+    .split('\n').map((l) => l.trim().split(/\s+/)).filter((f) => f[1] === 'xz').map((f) => f[0]).join(',');
+  await waitFor(async () => (await xzChildren()) === '', 10_000).catch(async () => assert.fail(`xz left running under berthd: ${await xzChildren()}`));
 });
 
 test('ONBUILD triggers run in the child build; USER, WORKDIR and ENV interplay', { skip }, async () => {

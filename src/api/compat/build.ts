@@ -75,6 +75,11 @@ function decompressWith(tool: 'xz' | 'bzip2', src: Readable): Readable {
     out.destroy(invalidArgument(`cannot decompress the ${tool} build context: ${(e as Error).message}`));
     return out;
   }
+  // the reader gave up (the context is not a tar, the build failed): the tool must not stay blocked
+  // on a full stdout pipe
+  out.on('close', () => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  });
   let err = '';
   child.stderr.on('data', (d: Buffer) => (err += d.toString()));
   child.on('error', (e) => out.destroy(invalidArgument(`cannot decompress the ${tool} build context: ${e.message} (is ${tool} installed?)`)));
@@ -82,7 +87,8 @@ function decompressWith(tool: 'xz' | 'bzip2', src: Readable): Readable {
   const exited = new Promise<number>((r) => child.on('close', (code) => r(code ?? 1)));
   (async () => {
     for await (const chunk of child.stdout) {
-      if (!out.write(chunk)) await new Promise((r) => out.once('drain', r));
+      if (out.destroyed) break;
+      if (!out.write(chunk)) await new Promise((r) => (out.once('drain', r), out.once('close', r)));
     }
     const code = await exited;
     if (code !== 0) out.destroy(invalidArgument(`failed to decompress the ${tool} build context: ${err.trim() || `exit status ${code}`}`));
