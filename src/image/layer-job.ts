@@ -1,6 +1,6 @@
 /**
  * The main-thread side of layers pulled in worker threads (layer-worker.ts): a small pool of warm
- * workers, each running one job at a time; progress is relayed, cancellation is cooperative (a
+ * workers (at most one per core), each running several jobs at once; progress is relayed, cancellation is cooperative (a
  * worker that does not stop is terminated), and the worker's verdict comes back as a message. A job
  * settles only once its worker no longer touches the job's files.
  */

@@ -5,8 +5,8 @@
  * end) and pass them on → gunzip/zstd → sha256 DiffID → tar extraction into the layer's temp dir
  * (applyLayer: the same confined EntryWriter as every other unpack). Committing (renaming the blob
  * and the layer into place) stays with the main thread, which decides only after this worker
- * reported success. Each layer being pulled has a worker of its own, so the layers of a pull use
- * every core and the daemon's event loop only relays progress.
+ * reported success. The pool spreads a pull's layers over one worker per core, so they use every
+ * core and the daemon's event loop only relays progress.
  */
 import { createHash } from 'node:crypto';
 import { closeSync, createReadStream, fdatasync, fstatSync, fsyncSync, ftruncateSync, openSync, writeSync, writevSync } from 'node:fs';
@@ -254,7 +254,7 @@ async function runJob(job: LayerJob, signal: AbortSignal, post: (m: LayerJobMess
   }
 }
 
-// a pooled worker runs the jobs it is sent one after the other, and lives until the pool ends it
+// a pooled worker runs the jobs it is sent side by side, and lives until the pool ends it
 if (parentPort) {
   const port = parentPort;
   const running = new Map<number, AbortController>();
