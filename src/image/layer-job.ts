@@ -18,8 +18,11 @@ export interface LayerJob {
   /** Expected digest and size of the compressed blob. */
   digest: string;
   size: number;
-  /** Private ingest file for the blob (created with O_EXCL, fsynced when complete). */
-  blobTmp: string;
+  /**
+   * Private ingest file for the blob (fsynced when complete). Absent: the blob is not written; the
+   * layer records a tar-split recipe instead (uncompressed layers, whose blob is the tar itself).
+   */
+  blobTmp?: string;
   /** Fresh directory the layer is unpacked into. */
   layerDir: string;
 }
@@ -36,7 +39,7 @@ export interface SerializedError {
 export type LayerJobMessage =
   | { t: 'progress'; n: number }
   | { t: 'http'; status: number; statusText: string; body: string }
-  | { t: 'done'; digest: string; bytes: number; diffId: string; size: number; opaque: string[] }
+  | { t: 'done'; digest: string; bytes: number; diffId: string; size: number; opaque: string[]; recipe?: Uint8Array; noRecipe?: string }
   | { t: 'error'; err: SerializedError; got: number };
 
 /** The worker's verdict. */

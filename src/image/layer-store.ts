@@ -5,13 +5,27 @@
  * without `layer.json` is incomplete and removed by {@link LayerStore.init}.
  */
 import { randomBytes } from 'node:crypto';
-import { chmod, mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
+import { chmod, mkdir, open, readFile, readdir, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 
 import { readJsonIfExists, writeJsonAtomic, fsyncDir } from '../host/atomic-fs.js';
 import { chainIds } from '../oci/index.js';
-import { applyLayer, type ApplyLayerResult } from '../snapshot/index.js';
+import { notFound } from '../base/errors.js';
+import { applyLayer, decodeRecipe, rebuildTar, recipeSize, type ApplyLayerResult } from '../snapshot/index.js';
+
+/** The recipe file of a layer whose tar is kept as a tar-split (beside `diff/`). */
+const TAR_SPLIT = 'tar-split';
+
+async function writeFileSynced(path: string, data: Buffer): Promise<void> {
+  const fh = await open(path, 'wx', 0o600);
+  try {
+    await fh.writeFile(data);
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
 
 /** What is recorded for one unpacked layer. */
 export interface LayerInfo {
@@ -27,6 +41,12 @@ export interface LayerInfo {
    * recorded before berth kept it.
    */
   opaque?: string[];
+  /**
+   * The layer's tar is kept as a tar-split recipe (`tar-split` beside `diff/`) instead of a blob:
+   * the tar with this digest (= the DiffID) and size is rebuilt from it. Set for uncompressed
+   * pulled layers, whose blob is that tar.
+   */
+  tarSplit?: { digest: string; size: number };
 }
 
 /** The on-disk layer store. */
@@ -93,7 +113,12 @@ export class LayerStore {
       const r = await unpack(join(tmp, 'diff'));
       if (opts.beforeCommit) await opts.beforeCommit(r.diffId);
       const chainId = parentChain ? chainIds([parentChain, r.diffId])[1]! : r.diffId;
-      return await this.commitTmp(tmp, { chainId, diffId: r.diffId, parent: parentChain ?? '', size: r.size, opaque: r.opaque });
+      const info: LayerInfo = { chainId, diffId: r.diffId, parent: parentChain ?? '', size: r.size, opaque: r.opaque };
+      if (r.recipe) {
+        await writeFileSynced(join(tmp, TAR_SPLIT), r.recipe);
+        info.tarSplit = { digest: r.diffId, size: recipeSize(decodeRecipe(r.recipe)) };
+      }
+      return await this.commitTmp(tmp, info);
     } finally {
       await rm(tmp, { recursive: true, force: true });
     }
@@ -148,6 +173,29 @@ export class LayerStore {
     await fsyncDir(this.dir);
     this.cache.set(chainId, info);
     return info;
+  }
+
+  /** A layer that keeps the tar with this digest as a recipe, if any. */
+  private recipeHolder(digest: string): LayerInfo | undefined {
+    for (const l of this.cache.values()) if (l.tarSplit?.digest === digest) return l;
+    return undefined;
+  }
+
+  /** {@link VirtualBlobs}: the size of the tar a layer's recipe rebuilds. */
+  virtualSize(digest: string): number | undefined {
+    return this.recipeHolder(digest)?.tarSplit!.size;
+  }
+
+  /** {@link VirtualBlobs}: the rebuilt tar (or its bytes `[start, end)`), verified when whole. */
+  openVirtual(digest: string, range?: { start: number; end: number }): Readable {
+    const l = this.recipeHolder(digest);
+    const dir = l ? join(this.dir, l.chainId.slice(7)) : '';
+    async function* gen(): AsyncGenerator<Buffer> {
+      if (!l) throw notFound(`content ${digest}: not found`);
+      const parts = decodeRecipe(await readFile(join(dir, TAR_SPLIT)));
+      yield* rebuildTar(join(dir, 'diff'), parts, { ...(range ? { start: range.start, end: Math.max(range.start, range.end) } : {}), digest }) as AsyncIterable<Buffer>;
+    }
+    return Readable.from(gen(), { objectMode: false });
   }
 
   /** Delete a layer directory. */

@@ -66,6 +66,22 @@ class BlobTap extends Transform {
 
   override _transform(chunk: Buffer, _e: BufferEncoding, cb: TransformCallback): void {
     const now = Date.now();
+    if (this.fd < 0) {
+      // no blob file (the layer keeps a recipe): count, hash, pass on
+      this.lastData = now;
+      this.count += chunk.length;
+      if (this.count > this.job.size) {
+        cb(invalidArgument(`size mismatch: got more than the expected ${this.job.size} bytes`));
+        return;
+      }
+      this.hash.update(chunk);
+      if (now - this.lastPost >= 100) {
+        this.lastPost = now;
+        this.post(this.count);
+      }
+      cb(null, chunk);
+      return;
+    }
     this.lastData = now;
     this.count += chunk.length;
     if (this.count > this.job.size) {
@@ -115,6 +131,10 @@ class BlobTap extends Transform {
       cb(err as Error);
       return;
     }
+    if (this.fd < 0) {
+      cb();
+      return;
+    }
     void this.settled().then(() => {
       try {
         fsyncSync(this.fd);
@@ -143,7 +163,7 @@ class BlobTap extends Transform {
   }
 
   private writeParts(): void {
-    if (this.batched === 0) return;
+    if (this.batched === 0 || this.fd < 0) return;
     this.unsynced += this.batched;
     const n = writevSync(this.fd, this.parts);
     if (n < this.batched) {
@@ -192,11 +212,13 @@ async function runJob(job: LayerJob, signal: AbortSignal, post: (m: LayerJobMess
   let got = 0;
   try {
     // the blob's private ingest file may hold the prefix of an interrupted download: ask for the rest
-    const fd = openSync(job.blobTmp, 'a', 0o644);
+    // (without one, the layer keeps a recipe and an interrupted download starts over)
+    const blobTmp = job.blobTmp;
+    const fd = blobTmp !== undefined ? openSync(blobTmp, 'a', 0o644) : -1;
     let tap: BlobTap | undefined;
     try {
-      let have = fstatSync(fd).size;
-      if (have >= job.size) {
+      let have = fd >= 0 ? fstatSync(fd).size : 0;
+      if (fd >= 0 && have >= job.size) {
         ftruncateSync(fd, 0);
         have = 0;
       }
@@ -222,7 +244,7 @@ async function runJob(job: LayerJob, signal: AbortSignal, post: (m: LayerJobMess
         return { t: 'http', status: res.status, statusText: res.statusText, body: Buffer.concat(chunks).toString('utf8').slice(0, 64 * 1024) };
       }
       const body = res.body;
-      const source = have > 0 ? Readable.from(prefixThen(job.blobTmp, have, body), { objectMode: false }) : body;
+      const source = have > 0 ? Readable.from(prefixThen(blobTmp!, have, body), { objectMode: false }) : body;
       tap = new BlobTap(fd, job, (n) => post({ t: 'progress', n }), have);
       const onAbort = (): void => {
         const abort = Object.assign(new Error('This operation was aborted'), { name: 'AbortError' });
@@ -236,7 +258,7 @@ async function runJob(job: LayerJob, signal: AbortSignal, post: (m: LayerJobMess
         pipeline(source, tap!, (err) => (err ? reject(err) : resolve()));
       });
       // an uncompressed layer's DiffID is the blob digest the verifier checks: not hashed twice
-      const unpack = applyLayer(tap, job.layerDir, { signal, uncompressedDigest: job.digest });
+      const unpack = applyLayer(tap, job.layerDir, { signal, uncompressedDigest: job.digest, recipe: fd < 0 });
       const [t, u] = await Promise.allSettled([transfer, unpack]);
       signal.removeEventListener('abort', onAbort);
       got = tap.count;
@@ -244,10 +266,13 @@ async function runJob(job: LayerJob, signal: AbortSignal, post: (m: LayerJobMess
       const prematureClose = t.status === 'rejected' && (t.reason as { code?: string })?.code === 'ERR_STREAM_PREMATURE_CLOSE';
       if (t.status === 'rejected' && !(prematureClose && u.status === 'rejected')) throw t.reason;
       if (u.status === 'rejected') throw u.reason;
-      return { t: 'done', digest: tap.digest!, bytes: tap.count, diffId: u.value.diffId, size: u.value.size, opaque: u.value.opaque };
+      const out: LayerJobResult = { t: 'done', digest: tap.digest!, bytes: tap.count, diffId: u.value.diffId, size: u.value.size, opaque: u.value.opaque };
+      if (u.value.recipe) out.recipe = u.value.recipe;
+      if (u.value.noRecipe) out.noRecipe = u.value.noRecipe;
+      return out;
     } finally {
       await tap?.settled();
-      closeSync(fd);
+      if (fd >= 0) closeSync(fd);
     }
   } catch (err) {
     return { t: 'error', err: serialize(err), got };

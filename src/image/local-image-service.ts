@@ -221,6 +221,8 @@ export class LocalImageService implements ImageService {
     this.content = new FsContentStore(opts.root);
     this.metadata = new MetadataStore(opts.root);
     this.layers = new LayerStore(opts.root);
+    // uncompressed pulled layers keep their tar as a recipe beside the unpacked files
+    this.content.virtual = this.layers;
     this.blobSources = new BlobSources(opts.root);
     this.onEvent = opts.onEvent;
     this.registry = opts.registry ?? {};
@@ -754,8 +756,15 @@ export class LocalImageService implements ImageService {
       for (const l of img.manifest.layers) liveBlobs.add(l.digest);
     }
     let reclaimed = 0;
+    // a layer that keeps a live blob as its tar-split recipe stays while that blob has no other
+    // holder (an image may use the same tar at another place in its chain)
+    const recipeLive = new Set(this.layers.list().filter((l) => l.tarSplit && liveChains.has(l.chainId)).map((l) => l.tarSplit!.digest));
     for (const l of this.layers.list()) {
       if (liveChains.has(l.chainId)) continue;
+      if (l.tarSplit && liveBlobs.has(l.tarSplit.digest) && !recipeLive.has(l.tarSplit.digest) && !(await this.content.hasFile(l.tarSplit.digest))) {
+        recipeLive.add(l.tarSplit.digest);
+        continue;
+      }
       reclaimed += l.size;
       await this.layers.remove(l.chainId);
       report?.push({ Deleted: l.chainId });

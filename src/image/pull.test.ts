@@ -204,8 +204,8 @@ test('a stalled transfer fails after the idle timeout and stores nothing', async
   });
 });
 
-test('a cut download keeps its prefix privately; the next pull asks only for the rest (Range) and completes', async () => {
-  for (const gzip of [true, false]) {
+test('a cut download of a compressed layer keeps its prefix privately; the next pull asks only for the rest (Range) and completes', async () => {
+  for (const gzip of [true]) {
     const tar = await makeTar([{ name: 'etc/', type: 'directory' }, { name: 'rand', content: createHash('sha512').update(String(gzip)).digest().toString('hex').repeat(4000) }]);
     const f = fixtureOf(tar, { gzip });
     await withSvc(async (svc, root) => {
@@ -225,6 +225,49 @@ test('a cut download keeps its prefix privately; the next pull asks only for the
       });
     });
   }
+});
+
+test('a plain-tar layer is written once: no blob file, a tar-split recipe rebuilds the exact blob; a cut download starts over', async () => {
+  const tar = await makeTar([{ name: 'etc/', type: 'directory' }, { name: 'etc/a', content: 'x'.repeat(70_000) }, { name: `${'long/'.repeat(30)}f`, content: 'deep' }]);
+  const f = fixtureOf(tar, { gzip: false });
+  await withSvc(async (svc, root) => {
+    await withRegistry([f, 'ns/app', 'truncate'], async (cut) => {
+      await assert.rejects(drain(pullImage(svc, `127.0.0.1:${cut.port}/ns/app`)), /fetching blob/);
+    });
+    // nothing kept: such a download is not resumed
+    await assertNoPartial(svc, root, f);
+    await withRegistry([f, 'ns/app', 'ok', new Map(), { honorRange: true }], async (reg) => {
+      await drain(pullImage(svc, `127.0.0.1:${reg.port}/ns/app`));
+      assert.deepEqual(reg.ranges, [], 'started over');
+    });
+    const digest = sha(f.layer);
+    assert.equal(await svc.content.hasFile(digest), false, 'no blob file');
+    assert.ok(await svc.content.has(digest));
+    assert.equal(await svc.content.blobSize(digest), f.layer.length);
+    assert.equal(svc.layers.get(f.diffId)?.tarSplit?.digest, digest);
+    const back: Buffer[] = [];
+    for await (const c of svc.content.openBlob(digest)) back.push(c as Buffer);
+    assert.ok(Buffer.concat(back).equals(f.layer), 'the rebuilt blob is the pulled one');
+    const mid: Buffer[] = [];
+    for await (const c of svc.content.openBlob(digest, { start: 100, end: 5000 })) mid.push(c as Buffer);
+    assert.ok(Buffer.concat(mid).equals(f.layer.subarray(100, 5000)));
+    // the image's blobs survive garbage collection (the recipe lives with the layer)
+    await svc.prune({});
+    assert.ok(await svc.content.has(digest));
+  });
+});
+
+test('a plain-tar layer that rewrites its own file cannot be a recipe: it is fetched again and its blob kept', async () => {
+  const tar = await makeTar([{ name: 'f', content: 'first' }, { name: 'f', content: 'second, longer' }]);
+  const f = fixtureOf(tar, { gzip: false });
+  await withSvc(async (svc) => {
+    await withRegistry([f, 'ns/app', 'ok'], async (reg) => {
+      await drain(pullImage(svc, `127.0.0.1:${reg.port}/ns/app`));
+      assert.equal(reg.hits.filter((h) => h.includes('/blobs/' + sha(f.layer))).length, 2, JSON.stringify(reg.hits));
+    });
+    assert.ok(await svc.content.hasFile(sha(f.layer)));
+    assert.equal(svc.layers.get(f.diffId)?.tarSplit, undefined);
+  });
 });
 
 test('a resumed download restarts when the registry ignores Range, and a bad prefix is not kept', async () => {

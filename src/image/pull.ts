@@ -256,28 +256,42 @@ async function fetchAndUnpack(svc: LocalImageService, client: RegistryClient, re
  * Returns false, having kept nothing, when the registry wants authentication the client has not
  * negotiated yet (the caller then uses {@link fetchAndUnpack}).
  */
-async function fetchAndUnpackInWorker(svc: LocalImageService, client: RegistryClient, repo: string, d: Descriptor, ctxRepo: string, parent: string | undefined, diffId: string, signal: AbortSignal, onBytes?: (n: number) => void): Promise<boolean> {
+async function fetchAndUnpackInWorker(svc: LocalImageService, client: RegistryClient, repo: string, d: Descriptor, ctxRepo: string, parent: string | undefined, diffId: string, signal: AbortSignal, onBytes?: (n: number) => void, keepBlob = !isPlainTar(d.mediaType)): Promise<boolean> {
   const target = client.blobTarget(repo, d.digest);
-  // named by digest: a download cut short leaves its prefix there, and the next pull resumes it
-  const blobTmp = await svc.content.partialPath(d.digest);
+  // named by digest: a download cut short leaves its prefix there, and the next pull resumes it.
+  // A plain tar is not written as a blob at all: the layer keeps a tar-split recipe that rebuilds
+  // it from the unpacked files, so its bytes go to disk once (such a download starts over when cut).
+  const blobTmp = keepBlob ? await svc.content.partialPath(d.digest) : undefined;
   let verified: { digest: string; bytes: number } | undefined;
   let stored = false;
   let unauthorized = false;
   let keepPrefix = false;
+  let noRecipe: string | undefined;
   try {
     await svc.layers.registerWith(async (layerDir) => {
-      const r = await runLayerJob({ ...target, digest: d.digest, size: d.size, blobTmp, layerDir }, { signal, ...(onBytes ? { onBytes } : {}) });
+      const r = await runLayerJob({ ...target, digest: d.digest, size: d.size, ...(blobTmp ? { blobTmp } : {}), layerDir }, { signal, ...(onBytes ? { onBytes } : {}) });
       if (r.t === 'http') {
         if (r.status === 401) unauthorized = true;
         throw registryError(r.status, r.statusText, r.body, { repo: ctxRepo });
       }
       if (r.t === 'error') throw blobTransferError(deserializeError(r.err), d.digest, r.got, d.size);
       verified = { digest: r.digest, bytes: r.bytes };
-      return { diffId: r.diffId, size: r.size, opaque: r.opaque };
+      if (!blobTmp && !r.recipe) {
+        // the tar could not be described by a recipe (it rewrites its own files, or it is
+        // compressed after all): fetch it again, keeping the blob
+        noRecipe = r.noRecipe ?? 'no recipe';
+        throw new EngineError('cancelled', `layer ${d.digest}: ${noRecipe}`);
+      }
+      return { diffId: r.diffId, size: r.size, opaque: r.opaque, ...(r.recipe ? { recipe: Buffer.from(r.recipe.buffer, r.recipe.byteOffset, r.recipe.byteLength) } : {}) };
     }, parent, {
       beforeCommit: async (got) => {
-        await svc.content.commitIngest(blobTmp, d.digest, d.size, verified!);
-        stored = true;
+        if (blobTmp) {
+          await svc.content.commitIngest(blobTmp, d.digest, d.size, verified!);
+          stored = true;
+        } else if (got !== d.digest) {
+          // a recipe rebuilds the tar whose digest is the DiffID: that must be the blob
+          throw invalidArgument(`layer ${d.digest}: media type ${d.mediaType} but its content is not that tar`, { code: 'DIGEST_MISMATCH' });
+        }
         if (got !== diffId) {
           throw invalidArgument(`layer ${d.digest}: uncompressed content ${got} does not match the config's diff ID ${diffId}`, { code: 'DIGEST_MISMATCH' });
         }
@@ -285,14 +299,22 @@ async function fetchAndUnpackInWorker(svc: LocalImageService, client: RegistryCl
     });
   } catch (err) {
     if (stored) await svc.content.delete(d.digest);
+    if (noRecipe !== undefined && !signal.aborted) return fetchAndUnpackInWorker(svc, client, repo, d, ctxRepo, parent, diffId, signal, onBytes, true);
     if (unauthorized && !signal.aborted) return false;
     // only an interrupted transfer leaves a prefix worth resuming; bad data is never kept
     keepPrefix = !stored && (isCancellation(err) || ['REGISTRY_TRUNCATED', 'REGISTRY_STALLED'].includes((err as { code?: string })?.code ?? ''));
     throw err;
   } finally {
-    if (!keepPrefix) await rm(blobTmp, { force: true });
+    if (!keepPrefix && blobTmp) await rm(blobTmp, { force: true });
   }
+  // a layer committed by a concurrent twin may carry neither recipe nor blob: fetch the blob then
+  if (!(await svc.content.has(d.digest))) await fetchBlob(svc, client, repo, d, ctxRepo, signal);
   return true;
+}
+
+/** A layer media type that says the blob is an uncompressed tar. */
+function isPlainTar(mediaType: string | undefined): boolean {
+  return mediaType === MediaType.ociLayer || mediaType === 'application/vnd.docker.image.rootfs.diff.tar';
 }
 
 /** Registry clients to try for a reference: the configured mirrors first (docker.io only), then the registry itself. */

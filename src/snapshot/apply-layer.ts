@@ -6,6 +6,7 @@ import type { Readable } from 'node:stream';
 import { invalidArgument } from '../base/errors.js';
 import { EntryWriter, strictLinkTarget, strictParentDir } from './entry-writer.js';
 import { readTar, type ReadTarOptions } from './tar-read.js';
+import { encodeRecipe, resolveRecipe, TarSegmenter } from './tar-split.js';
 
 /** Result of {@link applyLayer}. */
 export interface ApplyLayerResult {
@@ -15,6 +16,18 @@ export interface ApplyLayerResult {
   size: number;
   /** Directories made opaque, relative to the layer root ("" is the root itself). */
   opaque: string[];
+  /**
+   * With `recipe`: the encoded tar-split recipe that rebuilds this exact tar from the unpacked
+   * files (tar-split.ts), or undefined with the reason in {@link noRecipe}.
+   */
+  recipe?: Buffer;
+  noRecipe?: string;
+}
+
+/** Options of {@link applyLayer}. */
+export interface ApplyLayerOptions extends ReadTarOptions {
+  /** Record a tar-split recipe (uncompressed tars only; a compressed one gives none). */
+  recipe?: boolean;
 }
 
 /**
@@ -24,21 +37,42 @@ export interface ApplyLayerResult {
  * A hostile entry (`..`, a path through a symlink, a hardlink outside) rejects the whole layer
  * and `destDir` is removed. `opts.uncompressedDigest`: see {@link ReadTarOptions}.
  */
-export async function applyLayer(tar: Readable, destDir: string, opts: ReadTarOptions = {}): Promise<ApplyLayerResult> {
+export async function applyLayer(tar: Readable, destDir: string, opts: ApplyLayerOptions = {}): Promise<ApplyLayerResult> {
   await mkdir(destDir, { recursive: true, mode: 0o755 });
   if ((await readdir(destDir)).length > 0) throw invalidArgument(`layer directory is not empty: ${destDir}`);
+  const { recipe: wantRecipe, ...readOpts } = opts;
+  const seg = wantRecipe ? new TarSegmenter() : undefined;
+  const contents: Array<{ path: string; size: number }> = [];
+  let lost: string | undefined;
   const writer = new EntryWriter({
     parentDir: strictParentDir(destDir),
     linkTarget: strictLinkTarget(destDir),
     whiteouts: true,
     owner: 'tar',
     xattrs: true,
+    ...(seg
+      ? {
+          onContent: (p: string | undefined, size: number) => {
+            if (p === undefined) lost ??= 'an entry\'s content is not kept in a file';
+            else contents.push({ path: relative(destDir, p), size });
+          },
+          // the layer dir starts empty: whatever is replaced was written by this same tar
+          onReplace: (p: string) => void (lost ??= `${JSON.stringify(relative(destDir, p))} is written more than once`),
+        }
+      : {}),
   });
   try {
-    const r = await readTar(tar, (h, body) => writer.write(h, body), opts);
+    const r = await readTar(tar, (h, body) => writer.write(h, body), seg ? { ...readOpts, onRaw: (c) => seg.push(c) } : readOpts);
     await writer.finish();
     const opaque = [...new Set(writer.opaqueDirs.map((d) => relative(destDir, d)))];
-    return { diffId: r.diffId, size: writer.size, opaque };
+    const out: ApplyLayerResult = { diffId: r.diffId, size: writer.size, opaque };
+    if (seg) {
+      seg.end();
+      const parts = r.compressed ? undefined : lost ? undefined : resolveRecipe(seg, contents);
+      if (parts) out.recipe = encodeRecipe(parts);
+      else out.noRecipe = r.compressed ? 'the layer is compressed' : (lost ?? seg.unusable ?? 'the tar\'s entries do not line up with the files unpacked');
+    }
+    return out;
   } catch (err) {
     tar.destroy();
     await rm(destDir, { recursive: true, force: true });

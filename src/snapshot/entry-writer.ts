@@ -56,6 +56,14 @@ export interface EntryWriterOptions {
    * computed while writing (the builder keys COPY steps by it without reading the file again).
    */
   onFileDigest?: (hostPath: string, sha256: string, ino: number) => void;
+  /**
+   * Called for each regular-file entry with content (size > 0), in order: with the host path its
+   * bytes were written to, or undefined when they were not kept in a file (a whiteout entry with a
+   * body, the root). The tar-split recorder pairs these with the tar's content segments.
+   */
+  onContent?: (hostPath: string | undefined, size: number) => void;
+  /** Called when an entry replaces or removes something that was already there. */
+  onReplace?: (hostPath: string) => void;
 }
 
 async function lstatOrUndefined(p: string): Promise<Stats | undefined> {
@@ -81,9 +89,22 @@ export class EntryWriter {
    * is copied with copy_file_range (in the kernel, no pass through JS buffers).
    */
   async write(h: TarHeader, body: TarBody, copyFrom?: string): Promise<void> {
+    const type = h.type ?? 'file';
+    if (!this.opts.onContent || (type !== 'file' && type !== 'contiguous-file') || !(h.size && h.size > 0)) {
+      await this.writeEntry(h, body, copyFrom);
+      return;
+    }
+    const before = this.size;
+    const path = await this.writeEntry(h, body, copyFrom);
+    // the file holds exactly the entry's bytes, or the recorder is told they were not kept
+    this.opts.onContent(path !== undefined && this.size - before === h.size ? path : undefined, h.size);
+  }
+
+  /** {@link write}; returns the host path a regular file's content was written to. */
+  private async writeEntry(h: TarHeader, body: TarBody, copyFrom?: string): Promise<string | undefined> {
     const comps = sanitizeEntryName(h.name);
     const type = h.type ?? 'file';
-    if (comps.length === 0) return; // the root itself ("./"): keep the destination's own metadata
+    if (comps.length === 0) return undefined; // the root itself ("./"): keep the destination's own metadata
     const base = comps[comps.length - 1]!;
     const parent = await this.opts.parentDir(comps);
     const path = join(parent, base);
@@ -95,6 +116,7 @@ export class EntryWriter {
       } else if (!base.startsWith('.wh..wh.')) {
         const victim = join(parent, base.slice(4));
         if (base.length === 4) throw invalidArgument(`invalid whiteout entry ${JSON.stringify(h.name)}`);
+        if (this.opts.onReplace && (await lstatOrUndefined(victim))) this.opts.onReplace(victim);
         await rm(victim, { recursive: true, force: true });
         await mknod(victim, 'c', 0, 0, 0);
         if (this.opts.owner === 'tar') await lchown(victim, h.uid ?? 0, h.gid ?? 0);
@@ -110,11 +132,13 @@ export class EntryWriter {
         if (!existing.isDirectory() && isDir) throw invalidArgument(`cannot overwrite non-directory ${JSON.stringify(path)} with directory ${JSON.stringify(h.name)}`);
       }
       if (!(existing.isDirectory() && isDir)) {
+        this.opts.onReplace?.(path);
         if (existing.isDirectory()) await rm(path, { recursive: true, force: true });
         else await unlink(path);
       }
     }
     const mode = (h.mode ?? (isDir ? 0o755 : 0o644)) & 0o7777;
+    let contentPath: string | undefined;
     switch (type) {
       case 'directory':
         if (!existing || !existing.isDirectory()) await mkdir(path, { mode: 0o700 });
@@ -150,6 +174,7 @@ export class EntryWriter {
           await fh.close();
         }
         if (hash) this.opts.onFileDigest!(path, hash.digest('hex'), ino);
+        contentPath = path;
         break;
       }
       case 'link': {
@@ -187,6 +212,7 @@ export class EntryWriter {
     const mtime = h.mtime ?? new Date(0);
     if (isDir) this.dirTimes.push([path, mtime]);
     else await lutimes(path, mtime, mtime);
+    return contentPath;
   }
 
   /** Set directory mtimes (deepest first), after all children were written. */

@@ -28,6 +28,8 @@ export type EntryHandler = (header: TarHeader, body: TarBody) => Promise<void>;
 export interface ReadTarResult {
   diffId: string;
   bytes: number;
+  /** The source was gzip or zstd. */
+  compressed: boolean;
 }
 
 /** Pass-through stage that hashes what flows by. */
@@ -98,6 +100,11 @@ export interface ReadTarOptions {
   uncompressedDigest?: string;
   /** The caller needs no DiffID (`docker cp`, a build context): the stream is not hashed ("" returned). */
   noDigest?: boolean;
+  /**
+   * Called with every chunk of an uncompressed tar, in order, before the entries in it are handed
+   * over (the tar-split recorder). Never called for a compressed one.
+   */
+  onRaw?: (chunk: Buffer) => void;
 }
 
 /**
@@ -110,6 +117,8 @@ export async function readTar(src: Readable, onEntry: EntryHandler, opts: ReadTa
   const stages: Duplex[] = [];
   if (head[0] === 0x1f && head[1] === 0x8b) stages.push(createGunzip({ chunkSize: 256 * 1024 }));
   else if (isZstd(head)) stages.push(createZstdDecompress());
+  const compressed = stages.length > 0;
+  const onRaw = compressed ? undefined : opts.onRaw;
   const known = stages.length === 0 ? opts.uncompressedDigest : undefined;
   const hasher = known || opts.noDigest ? undefined : new HashTap();
   if (hasher) stages.push(hasher);
@@ -124,6 +133,7 @@ export async function readTar(src: Readable, onEntry: EntryHandler, opts: ReadTa
     highWaterMark: 1 << 20,
     write(chunk: Buffer, _e, cb): void {
       bytes += chunk.length;
+      onRaw?.(chunk);
       if (extract.write(chunk)) cb();
       else once(extract, 'drain', { signal }).then(() => cb(), cb);
     },
@@ -157,7 +167,7 @@ export async function readTar(src: Readable, onEntry: EntryHandler, opts: ReadTa
   const [c, f] = await Promise.allSettled([consume, feed]);
   if (c.status === 'rejected') throw wrapTarError(c.reason);
   if (f.status === 'rejected') throw wrapTarError(f.reason);
-  return { diffId: hasher ? `sha256:${hasher.hash.digest('hex')}` : (known ?? ''), bytes };
+  return { diffId: hasher ? `sha256:${hasher.hash.digest('hex')}` : (known ?? ''), bytes, compressed };
 }
 
 function wrapTarError(err: unknown): unknown {

@@ -101,6 +101,26 @@ test('push busybox, rmi, pull it back with the same digests, and run it', { skip
   assert.equal(byDigest.code, 0, byDigest.stderr);
   assert.match(byDigest.stdout, /Already exists/);
   assert.match(byDigest.stdout, /Status: Image is up to date/);
+
+  // the pulled layer is a plain tar: written once, as files, with a recipe instead of a blob copy
+  const layerDigests = JSON.parse(await cliOk(['image', 'inspect', '--format', '{{json .RootFS.Layers}}', name])) as string[];
+  for (const d of layerDigests) {
+    assert.ok(!existsSync(join(h.dataRoot, 'content/blobs/sha256', d.slice(7))), `no blob file for ${d}`);
+  }
+  assert.ok(readdirSync(join(h.dataRoot, 'layers')).some((n) => existsSync(join(h.dataRoot, 'layers', n, 'tar-split'))), 'a layer keeps a tar-split recipe');
+  // pushed to an empty registry, the blob rebuilt from it uploads and verifies (same digests again)
+  const fresh = await startRegistry(tmp, 'fresh');
+  try {
+    const other = `127.0.0.1:${fresh.port}/copy/busybox:latest`;
+    await cliOk(['tag', name, other]);
+    const up = await cli(['push', other]);
+    assert.equal(up.code, 0, up.stderr);
+    assert.match(up.stdout, /Pushed/);
+    assert.match(up.stdout, new RegExp(`latest: digest: ${pushedDigest} `));
+    await cliOk(['rmi', other]);
+  } finally {
+    await stopRegistry(fresh);
+  }
   await cliOk(['tag', name, 'busybox:latest']);
 });
 
