@@ -20,7 +20,8 @@ export interface RegistryQueryOptions {
 
 const MAX_CONFIG = 4 << 20;
 
-function clientFor(domain: string, opts: RegistryQueryOptions, endpoint?: string): RegistryClient {
+/** A registry client for `domain` with the request's credentials and the daemon's insecure registries. */
+export function clientFor(domain: string, opts: Omit<RegistryQueryOptions, 'signal'>, endpoint?: string): RegistryClient {
   const creds = credentialsFromAuth(opts.auth);
   return new RegistryClient(domain, {
     ...(creds ? { credentials: creds } : {}),

@@ -305,3 +305,22 @@ test('commitFromUpper ownUpper: the tree becomes the layer (moved, not unpacked 
     await stat(again);
   });
 });
+
+test('login to a registry listed in insecure-registries goes over plain HTTP; others over HTTPS', async () => {
+  const root = await mkdtemp(join(tmpdir(), 'berth-img-'));
+  try {
+    const seen: string[] = [];
+    const fetchFn = (async (input: string | URL | Request) => {
+      seen.push(String(input instanceof Request ? input.url : input));
+      return new Response('{}', { status: 200, headers: { 'docker-distribution-api-version': 'registry/2.0' } });
+    }) as typeof fetch;
+    const svc = new LocalImageService({ root, registry: { insecureRegistries: ['reg.lan:5000'] } });
+    await svc.init();
+    const ok = await svc.login({ username: 'u', password: 'p', serveraddress: 'reg.lan:5000' }, { fetchFn });
+    assert.equal(ok.Status, 'Login Succeeded');
+    await svc.login({ username: 'u', password: 'p', serveraddress: 'secure.lan:5000' }, { fetchFn });
+    assert.deepEqual(seen.map((u) => new URL(u).origin), ['http://reg.lan:5000', 'https://secure.lan:5000']);
+  } finally {
+    await rm(root, { recursive: true, force: true });
+  }
+});

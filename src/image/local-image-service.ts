@@ -30,10 +30,9 @@ import {
 } from '../oci/index.js';
 import { FsContentStore, MetadataStore, type ImageRecord } from '../store/index.js';
 import { packLayerFromUpper } from '../snapshot/index.js';
-import { RegistryClient } from '../registry/index.js';
 import { loadImages, saveImages, type LoadReport } from './archive.js';
-import { inspectDistribution, searchRegistry, type RegistryQueryOptions, type SearchOptions } from './distribution.js';
-import { credentialsFromAuth, pullImage, type PullImageOptions } from './pull.js';
+import { clientFor, inspectDistribution, searchRegistry, type RegistryQueryOptions, type SearchOptions } from './distribution.js';
+import { pullImage, type PullImageOptions } from './pull.js';
 import { pushImage, type PushImageOptions } from './push.js';
 import { checkFilterKeys, globMatch, matchLabels, parseBoolFilter, parseUntil } from './image-filters.js';
 import { LayerStore, type LayerInfo } from './layer-store.js';
@@ -474,8 +473,8 @@ export class LocalImageService implements ImageService {
   async login(auth: Json, opts: { signal?: AbortSignal; fetchFn?: typeof fetch } = {}): Promise<{ Status: string; IdentityToken: string }> {
     const server = typeof auth.serveraddress === 'string' && auth.serveraddress !== '' ? auth.serveraddress : 'docker.io';
     const domain = server.replace(/^https?:\/\//, '').replace(/\/.*$/, '').replace(/^index\.docker\.io$|^registry-1\.docker\.io$/, 'docker.io');
-    const creds = credentialsFromAuth(auth);
-    const client = new RegistryClient(domain, { ...(creds ? { credentials: creds } : {}), ...(opts.fetchFn ? { fetchFn: opts.fetchFn } : {}) });
+    // a registry listed in insecure-registries is logged in to over plain HTTP, as pulls and pushes are
+    const client = clientFor(domain, { auth, ...(this.registry.insecureRegistries ? { insecureRegistries: this.registry.insecureRegistries } : {}), ...(opts.fetchFn ? { fetchFn: opts.fetchFn } : {}) });
     await client.ping(opts.signal ? { signal: opts.signal } : {});
     return { Status: 'Login Succeeded', IdentityToken: '' };
   }

@@ -11,10 +11,10 @@ import { pipeline } from 'node:stream';
 import { EngineError, invalidArgument } from '../base/errors.js';
 import type { Json } from '../engine/services.js';
 import { familiarName, MediaType, parseReference, repositoryName, type Descriptor, type Reference } from '../oci/index.js';
-import { RegistryClient } from '../registry/index.js';
+import { clientFor } from './distribution.js';
 import type { LocalImageService } from './local-image-service.js';
 import { Channel, progressBar, Semaphore } from './progress-channel.js';
-import { credentialsFromAuth, ProgressTap } from './pull.js';
+import { ProgressTap } from './pull.js';
 
 /** Options of {@link pushImage}. */
 export interface PushImageOptions {
@@ -46,8 +46,7 @@ export async function* pushImage(svc: LocalImageService, name: string, opts: Pus
     }
     if (tags.length === 0) throw new EngineError('not-found', `An image does not exist locally with the tag: ${familiarName(repoRef)}`, { code: 'NO_SUCH_IMAGE' });
   }
-  const creds = credentialsFromAuth(opts.auth);
-  const client = new RegistryClient(parsed.domain, { ...(creds ? { credentials: creds } : {}), ...(opts.fetchFn ? { fetchFn: opts.fetchFn } : {}), ...(opts.insecureRegistries ? { insecureRegistries: opts.insecureRegistries } : {}) });
+  const client = clientFor(parsed.domain, opts);
   const ctx = { repo: familiarName(repoRef), op: 'push' as const };
   const signal = opts.signal;
   const sig = signal ? { signal } : {};
