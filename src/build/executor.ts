@@ -15,11 +15,11 @@
 import { chmod, chown, lstat, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { join, posix } from 'node:path';
 import { Readable } from 'node:stream';
-import { createGunzip } from 'node:zlib';
 import tarStream from 'tar-stream';
 
 import { EngineError, invalidArgument, isNotFound } from '../base/errors.js';
 import type { BuildOptions, BuildService, ContainerService, Json } from '../engine/services.js';
+import { compressionOf } from '../host/decompress.js';
 import { mountOverlay, unmount } from '../host/mount.js';
 import { applyChanges, hostArchitecture, type ImageConfig, type ImageRunConfig } from '../oci/index.js';
 import type { CommitFromUpperOptions } from '../image/index.js';
@@ -1099,26 +1099,23 @@ function dirTar(abs: string): Readable {
   return Readable.from(pack as AsyncIterable<Buffer>, { objectMode: false });
 }
 
+/** A local ADD source Docker unpacks: a tar, or a gzip, bzip2, xz or zstd stream (of a tar). */
 async function isArchive(file: string): Promise<boolean> {
   const fh = await (await import('node:fs/promises')).open(file, 'r');
   try {
     const buf = Buffer.alloc(262);
     const { bytesRead } = await fh.read(buf, 0, 262, 0);
-    if (bytesRead >= 2 && buf[0] === 0x1f && buf[1] === 0x8b) return true;
+    if (compressionOf(buf.subarray(0, bytesRead))) return true;
     return bytesRead >= 262 && buf.subarray(257, 262).toString('latin1') === 'ustar';
   } finally {
     await fh.close();
   }
 }
 
+/** An ADD archive as a stream; its compression is undone where the tar is read (readTar). */
 async function openArchive(file: string): Promise<Readable> {
   const { createReadStream } = await import('node:fs');
-  const head = Buffer.alloc(2);
-  const fh = await (await import('node:fs/promises')).open(file, 'r');
-  await fh.read(head, 0, 2, 0);
-  await fh.close();
-  const rs = createReadStream(file);
-  return head[0] === 0x1f && head[1] === 0x8b ? rs.pipe(createGunzip()) : rs;
+  return createReadStream(file);
 }
 
 function expandHeredoc(content: string, env: Lookup): string {

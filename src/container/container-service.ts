@@ -111,6 +111,15 @@ interface ExecRecord {
   started: boolean;
 }
 
+/** The users of a container's rootfs mount outside a run (cp, archive, export, commit). */
+interface RootfsLease {
+  users: number;
+  /** Mounted for these users (so the last one unmounts it). */
+  ownMount: boolean;
+  /** Settles once the rootfs is mounted. */
+  ready: Promise<void>;
+}
+
 type Waiter = { cond: WaitCondition; resolve: (r: { StatusCode: number; Error: { Message: string } | null }) => void };
 
 const isoNow = (): string => new Date().toISOString().replace('Z', '000000Z').replace(/(\.\d{9})\d*Z$/, '$1Z');
@@ -141,6 +150,8 @@ export class LocalContainers implements ContainerService {
   private readonly waiters = new Map<string, Waiter[]>();
   private readonly execs = new Map<string, ExecRecord>();
   private readonly lock = new KeyedMutex();
+  private readonly rootfsLeases = new Map<string, RootfsLease>();
+  private readonly rootfsUnmounting = new Map<string, Promise<void>>();
   private readonly cdir: string;
   private readonly exitDir: string;
   private readonly sockDir: string;
@@ -1592,19 +1603,44 @@ export class LocalContainers implements ContainerService {
 
   private async withRootfs<T>(rec: ContainerRecord, fn: (rootfs: string) => Promise<T>, keepUntil?: (v: T) => Promise<void>): Promise<T> {
     const rootfs = join(this.dir(rec.Id), 'rootfs');
-    const wasMounted = await isMounted(rootfs);
-    if (!wasMounted) await this.mountRootfs(rec);
+    // users of one container's rootfs share the mount: the last one out unmounts it (only if it was
+    // mounted for them), and a new user waits for an unmount in progress instead of finding the
+    // mount about to go (two `putArchive`s in a row, concurrent `cp`s)
+    let lease = this.rootfsLeases.get(rec.Id);
+    if (!lease) {
+      const l: RootfsLease = { users: 0, ownMount: false, ready: Promise.resolve() };
+      l.ready = (async () => {
+        await this.rootfsUnmounting.get(rec.Id);
+        if (!(await isMounted(rootfs))) {
+          await this.mountRootfs(rec);
+          l.ownMount = true;
+        }
+      })();
+      this.rootfsLeases.set(rec.Id, l);
+      lease = l;
+    }
+    const held = lease;
+    held.users++;
+    const release = (): void => {
+      if (--held.users > 0) return;
+      if (this.rootfsLeases.get(rec.Id) === held) this.rootfsLeases.delete(rec.Id);
+      if (!held.ownMount || rec.State.Running) return;
+      const gone = unmount(rootfs).catch(() => undefined).finally(() => {
+        if (this.rootfsUnmounting.get(rec.Id) === gone) this.rootfsUnmounting.delete(rec.Id);
+      });
+      this.rootfsUnmounting.set(rec.Id, gone);
+    };
     let v: T;
     try {
+      await held.ready;
       v = await fn(rootfs);
     } catch (err) {
-      if (!wasMounted && !rec.State.Running) await unmount(rootfs).catch(() => undefined);
+      release();
+      await this.rootfsUnmounting.get(rec.Id);
       throw err;
     }
     const done = keepUntil ? keepUntil(v) : Promise.resolve();
-    void done.finally(async () => {
-      if (!wasMounted && !rec.State.Running) await unmount(rootfs).catch(() => undefined);
-    });
+    void done.finally(release);
     return v;
   }
 

@@ -1,17 +1,16 @@
 /**
- * Reading tar streams with tar-stream: gzip and zstd are detected by magic (zstd through the
- * `zstd` binary, host/zstd.ts), the uncompressed bytes are
+ * Reading tar streams with tar-stream: gzip, zstd, xz and bzip2 are detected by magic (all but gzip
+ * through their Debian binaries, host/decompress.ts), the uncompressed bytes are
  * hashed on the way (that hash is a layer's DiffID), and each entry is handed to a callback in order.
  */
 import { once } from 'node:events';
-import { createGunzip } from 'node:zlib';
 import { createHash } from 'node:crypto';
 import { type Duplex, Readable, Transform, type TransformCallback, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import tarStream from 'tar-stream';
 
 import { invalidArgument } from '../base/errors.js';
-import { createZstdDecompress, isZstd } from '../host/zstd.js';
+import { compressionOf, createDecompressor, MAGIC_BYTES } from '../host/decompress.js';
 
 /** A tar header as tar-stream decodes it, with PAX records when there were any. */
 export interface TarHeader extends tarStream.Headers {
@@ -113,10 +112,10 @@ export interface ReadTarOptions {
  * caller needs no DiffID (`docker cp`, a build context), so the stream is not hashed ("" returned).
  */
 export async function readTar(src: Readable, onEntry: EntryHandler, opts: ReadTarOptions = {}): Promise<ReadTarResult> {
-  const { head, stream } = await peek(src, 4);
+  const { head, stream } = await peek(src, MAGIC_BYTES);
   const stages: Duplex[] = [];
-  if (head[0] === 0x1f && head[1] === 0x8b) stages.push(createGunzip({ chunkSize: 256 * 1024 }));
-  else if (isZstd(head)) stages.push(createZstdDecompress());
+  const compression = compressionOf(head);
+  if (compression) stages.push(createDecompressor(compression));
   const compressed = stages.length > 0;
   const onRaw = compressed ? undefined : opts.onRaw;
   const known = stages.length === 0 ? opts.uncompressedDigest : undefined;

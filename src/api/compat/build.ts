@@ -1,14 +1,11 @@
 /**
  * POST /build (the classic builder protocol, compat §6) and POST /build/prune. Contexts may be
- * plain, gzip, bzip2 or xz tars. The query is parsed
+ * plain, gzip, bzip2, xz or zstd tars (recognised where the tar is read). The query is parsed
  * leniently (podman #15928, #10663): empty or unknown values are ignored. The stream always ends a
  * failure with both `error` and `errorDetail` (podman #12392), or the docker CLI reports success.
  */
 import type { ServerResponse } from 'node:http';
-import { spawn } from 'node:child_process';
-import { PassThrough, type Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
-import { createGunzip } from 'node:zlib';
+import type { Readable } from 'node:stream';
 
 import { EngineError, invalidArgument, notImplemented } from '../../base/errors.js';
 import type { BuildOptions, Json } from '../../engine/services.js';
@@ -28,73 +25,6 @@ function jsonMap(raw: string | undefined): Record<string, string | null> {
   } catch {
     return {};
   }
-}
-
-/**
- * The request body as a plain tar: gzip, bzip2 and xz are detected by their magic bytes (compat
- * §2). Node has no bzip2/xz decoder, so those go through Debian's `bzip2 -dc` / `xz -dc`.
- */
-async function contextStream(req: Readable): Promise<Readable> {
-  const it = req[Symbol.asyncIterator]();
-  const head = await it.next();
-  if (head.done) {
-    const out = new PassThrough();
-    out.end();
-    return out;
-  }
-  const buf = head.value as Buffer;
-  const sniff = new PassThrough();
-  (async () => {
-    sniff.write(buf);
-    for (let n = await it.next(); !n.done; n = await it.next()) {
-      if (!sniff.write(n.value as Buffer)) await new Promise((r) => sniff.once('drain', r));
-    }
-    sniff.end();
-  })().catch((e: unknown) => sniff.destroy(e as Error));
-  if (buf.length >= 2 && buf[0] === 0x1f && buf[1] === 0x8b) {
-    const out = new PassThrough();
-    out.on('error', () => undefined); // kept as stream.errored for the reader (see decompressWith)
-    pipeline(sniff, createGunzip(), out).catch((e: unknown) => out.destroy(e as Error));
-    return out;
-  }
-  if (buf.length >= 3 && buf.subarray(0, 3).toString('latin1') === 'BZh') return decompressWith('bzip2', sniff);
-  if (buf.length >= 6 && buf[0] === 0xfd && buf.subarray(1, 6).toString('latin1') === '7zXZ\0') return decompressWith('xz', sniff);
-  return sniff;
-}
-
-/** Pipe `src` through `<tool> -dc`; a failure of the tool fails the returned stream. */
-function decompressWith(tool: 'xz' | 'bzip2', src: Readable): Readable {
-  const out = new PassThrough();
-  // the tool may fail before the builder reads the stream: keep the error for the reader
-  // (stream.errored) instead of crashing on an unhandled 'error' event
-  out.on('error', () => undefined);
-  let child;
-  try {
-    child = spawn(tool, ['-dc'], { stdio: ['pipe', 'pipe', 'pipe'] });
-  } catch (e) {
-    out.destroy(invalidArgument(`cannot decompress the ${tool} build context: ${(e as Error).message}`));
-    return out;
-  }
-  // the reader gave up (the context is not a tar, the build failed): the tool must not stay blocked
-  // on a full stdout pipe
-  out.on('close', () => {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-  });
-  let err = '';
-  child.stderr.on('data', (d: Buffer) => (err += d.toString()));
-  child.on('error', (e) => out.destroy(invalidArgument(`cannot decompress the ${tool} build context: ${e.message} (is ${tool} installed?)`)));
-  pipeline(src, child.stdin).catch(() => undefined);
-  const exited = new Promise<number>((r) => child.on('close', (code) => r(code ?? 1)));
-  (async () => {
-    for await (const chunk of child.stdout) {
-      if (out.destroyed) break;
-      if (!out.write(chunk)) await new Promise((r) => (out.once('drain', r), out.once('close', r)));
-    }
-    const code = await exited;
-    if (code !== 0) out.destroy(invalidArgument(`failed to decompress the ${tool} build context: ${err.trim() || `exit status ${code}`}`));
-    else out.end();
-  })().catch((e: unknown) => out.destroy(e as Error));
-  return out;
 }
 
 /**
@@ -134,7 +64,8 @@ async function build(ctx: RequestContext, res: ServerResponse): Promise<void> {
   const remote = q.nonEmpty('remote');
   if (remote !== undefined) throw notImplemented('remote build contexts are not supported yet');
   const opts: BuildOptions = {
-    context: await contextStream(ctx.req),
+    // gzip, bzip2, xz and zstd contexts are recognised by magic where the tar is read (readTar)
+    context: ctx.req,
     tags: q.all('t').filter((t) => t !== ''),
     buildArgs: jsonMap(q.nonEmpty('buildargs')),
     labels: Object.fromEntries(Object.entries(jsonMap(q.nonEmpty('labels'))).map(([k, v]) => [k, v ?? ''])),

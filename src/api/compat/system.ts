@@ -6,7 +6,7 @@ import type { ServerResponse } from 'node:http';
 
 import { notImplemented, unavailable } from '../../base/errors.js';
 import type { Json } from '../../engine/services.js';
-import { readBody, sendJson } from '../http-util.js';
+import { sendJson } from '../http-util.js';
 import { streamJson } from '../json-stream.js';
 import { route, type RequestContext, type Route } from '../router.js';
 import { MAX_API_VERSION, MIN_API_VERSION } from '../version.js';

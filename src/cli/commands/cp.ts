@@ -17,7 +17,6 @@ import { encPath, requireArgs } from './common.js';
 export interface PathStat { name: string; size: number; mode: number; mtime: string; linkTarget: string }
 
 const GO_DIR = 2 ** 31;
-const GO_SYMLINK = 2 ** 27;
 
 /** Decode the stat header (std base64 JSON). */
 export function decodePathStat(h: string | string[] | undefined): PathStat | undefined {

@@ -6,7 +6,7 @@ import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 
 import { isKind } from '../base/errors.js';
-import { createZstdDecompress, isZstd, ZstdDecompress } from './zstd.js';
+import { compressionOf, createDecompressor, isZstd, ToolDecompress } from './decompress.js';
 
 const haveZstd = (() => {
   try {
@@ -17,7 +17,7 @@ const haveZstd = (() => {
   }
 })();
 
-async function decompress(input: Buffer, d = createZstdDecompress()): Promise<Buffer> {
+async function decompress(input: Buffer, d = createDecompressor('zstd')): Promise<Buffer> {
   const out: Buffer[] = [];
   // small chunks, so backpressure in both directions is exercised
   const chunks = [];
@@ -55,5 +55,33 @@ test('a truncated or corrupt stream fails with invalid-argument', { skip: !haveZ
 });
 
 test('a missing binary fails with unavailable and says what to install', async () => {
-  await assert.rejects(decompress(Buffer.from([0x28, 0xb5, 0x2f, 0xfd]), new ZstdDecompress('/nonexistent/zstd')), (e) => isKind(e, 'unavailable') && /apt-get install zstd/.test(String(e)));
+  await assert.rejects(decompress(Buffer.from([0x28, 0xb5, 0x2f, 0xfd]), new ToolDecompress('zstd', '/nonexistent/zstd')), (e) => isKind(e, 'unavailable') && /apt-get install zstd/.test(String(e)));
 });
+
+test('compressionOf tells gzip, zstd, xz and bzip2 from a plain tar', () => {
+  assert.equal(compressionOf(Buffer.from([0x1f, 0x8b, 8, 0, 0, 0])), 'gzip');
+  assert.equal(compressionOf(Buffer.from([0x28, 0xb5, 0x2f, 0xfd, 0, 0])), 'zstd');
+  assert.equal(compressionOf(Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00])), 'xz');
+  assert.equal(compressionOf(Buffer.from('BZh91AY', 'latin1')), 'bzip2');
+  assert.equal(compressionOf(Buffer.from('BZhx', 'latin1')), undefined);
+  assert.equal(compressionOf(Buffer.from('etc/\0\0', 'latin1')), undefined);
+});
+
+for (const [tool, pkg] of [['xz', 'xz'], ['bzip2', 'bzip2']] as const) {
+  const have = (() => {
+    try {
+      execFileSync(pkg, ['--help'], { stdio: 'ignore' });
+      return true;
+    } catch {
+      return false;
+    }
+  })();
+  test(`decompresses ${tool} through the tool; corrupt input is invalid-argument (${tool.toUpperCase()}_INVALID)`, { skip: !have && `needs ${tool}` }, async () => {
+    const plain = randomBytes(1 << 20);
+    const z = execFileSync(tool, ['-c'], { input: plain, maxBuffer: 64 << 20 });
+    assert.equal(compressionOf(z), tool);
+    assert.ok((await decompress(z, createDecompressor(tool))).equals(plain));
+    const bad = Buffer.concat([z.subarray(0, 40), randomBytes(4000)]);
+    await assert.rejects(decompress(bad, createDecompressor(tool)), (e) => isKind(e, 'invalid-argument') && new RegExp(`invalid ${tool} stream`).test(String(e)) && (e as { code?: string }).code === `${tool.toUpperCase()}_INVALID`);
+  });
+}
