@@ -295,7 +295,9 @@ export async function startBerth(o: StartOptions): Promise<Engine> {
   const subnet = `10.${o.net.octet}.${o.net.third}.0/24`;
   const args = [...(o.nodeArgs ?? []), join(o.repoRoot, 'dist/src/bin/berthd.js'), '--data-root', join(dir, 'root'), '-H', `unix://${socket}`, '--bridge', bridge, '--bip', `10.${o.net.octet}.${o.net.third}.1/24`];
   const wrap = o.wrap ?? [];
-  const c = wrap.length ? spawnDaemon(wrap[0]!, [...wrap.slice(1), process.execPath, ...args], logPath) : spawnDaemon(process.execPath, args, logPath);
+  // the pool size berthd gets from setup.sh and the CLI's auto-start (it must be set before start)
+  const env = { UV_THREADPOOL_SIZE: process.env['UV_THREADPOOL_SIZE'] ?? '16' };
+  const c = wrap.length ? spawnDaemon(wrap[0]!, [...wrap.slice(1), process.execPath, ...args], logPath, env) : spawnDaemon(process.execPath, args, logPath, env);
   try {
     await waitUp('berthd', c, socket, logPath);
   } catch (e) {

@@ -15,6 +15,7 @@ import {
 import { newId, randomName, NAME_RE, ID_RE } from '../base/ids.js';
 import { KeyedMutex } from '../base/keyed-mutex.js';
 import { readJsonIfExists, writeJsonAtomic } from '../host/atomic-fs.js';
+import { dirSize } from '../host/dir-size.js';
 import { mountOverlay, unmount, isMounted } from '../host/mount.js';
 import { pidAlive, pidAliveAsync } from '../host/proc.js';
 import type {
@@ -1424,7 +1425,7 @@ export class LocalContainers implements ContainerService {
     const rec = this.find(ref);
     const v = this.view(rec);
     if (opts?.size) {
-      v['SizeRw'] = await duBytes(join(this.dir(rec.Id), 'upper'));
+      v['SizeRw'] = await dirSize(join(this.dir(rec.Id), 'upper'));
       v['SizeRootFs'] = v['SizeRw'];
     }
     return v;
@@ -1509,7 +1510,7 @@ export class LocalContainers implements ContainerService {
         Mounts: (this.view(r)['Mounts'] as Json[]).map((m) => ({ ...m })),
       };
       if (opts.size) {
-        item['SizeRw'] = await duBytes(join(this.dir(r.Id), 'upper'));
+        item['SizeRw'] = await dirSize(join(this.dir(r.Id), 'upper'));
         item['SizeRootFs'] = item['SizeRw'];
       }
       out.push(item);
@@ -1699,7 +1700,7 @@ export class LocalContainers implements ContainerService {
         const i = l.indexOf('=');
         return i < 0 ? l in labels : labels[l.slice(0, i)] === l.slice(i + 1);
       })) continue;
-      space += await duBytes(join(this.dir(r.Id), 'upper'));
+      space += await dirSize(join(this.dir(r.Id), 'upper'));
       await this.remove(r.Id, { force: false, volumes: false }).catch(() => undefined);
       if (!this.recs.has(r.Id)) deleted.push(r.Id);
     }
@@ -2053,26 +2054,6 @@ export function parseDurationMs(s: string): number {
     total += m[2] === 'h' ? n * 3600e3 : m[2] === 'm' ? n * 60e3 : m[2] === 's' ? n * 1e3 : n;
   }
   if (!any) throw invalidArgument(`invalid duration: ${s}`);
-  return total;
-}
-
-/** Disk usage of a tree in bytes (apparent sizes). */
-async function duBytes(dir: string): Promise<number> {
-  let total = 0;
-  const walk = async (d: string): Promise<void> => {
-    let ents;
-    try {
-      ents = await readdir(d, { withFileTypes: true });
-    } catch {
-      return;
-    }
-    for (const e of ents) {
-      const p = join(d, e.name);
-      if (e.isDirectory()) await walk(p);
-      else if (e.isFile()) total += (await stat(p).catch(() => ({ size: 0 }))).size;
-    }
-  };
-  await walk(dir);
   return total;
 }
 

@@ -245,7 +245,7 @@ async function registerLoaded(svc: LocalImageService, cfgDigest: string, layerDi
   } else {
     const layers: Descriptor[] = [];
     for (const d of layerDigests) {
-      const head = await firstBytes(svc, d);
+      const head = await svc.content.head(d);
       layers.push({ mediaType: layerMediaTypeFromMagic(head), digest: d, size: await svc.content.blobSize(d) });
     }
     manifest = { schemaVersion: 2, mediaType: MediaType.ociManifest, config: { mediaType: MediaType.ociConfig, digest: cfgDigest, size: await svc.content.blobSize(cfgDigest) }, layers };
@@ -253,11 +253,6 @@ async function registerLoaded(svc: LocalImageService, cfgDigest: string, layerDi
   }
   const { id } = await svc.addImage({ config, manifest, manifestDigest, refs, event: 'load' });
   return id;
-}
-
-async function firstBytes(svc: LocalImageService, digest: string): Promise<Buffer> {
-  for await (const c of svc.content.openBlob(digest).iterator({ destroyOnReturn: true })) return c as Buffer;
-  return Buffer.alloc(0);
 }
 
 /** Docker's load stream messages for a report. */

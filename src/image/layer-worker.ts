@@ -66,22 +66,6 @@ class BlobTap extends Transform {
 
   override _transform(chunk: Buffer, _e: BufferEncoding, cb: TransformCallback): void {
     const now = Date.now();
-    if (this.fd < 0) {
-      // no blob file (the layer keeps a recipe): count, hash, pass on
-      this.lastData = now;
-      this.count += chunk.length;
-      if (this.count > this.job.size) {
-        cb(invalidArgument(`size mismatch: got more than the expected ${this.job.size} bytes`));
-        return;
-      }
-      this.hash.update(chunk);
-      if (now - this.lastPost >= 100) {
-        this.lastPost = now;
-        this.post(this.count);
-      }
-      cb(null, chunk);
-      return;
-    }
     this.lastData = now;
     this.count += chunk.length;
     if (this.count > this.job.size) {
@@ -99,7 +83,8 @@ class BlobTap extends Transform {
       this.replay -= skip;
       fresh = skip === chunk.length ? undefined : chunk.subarray(skip);
     }
-    if (fresh) {
+    // without a blob file (the layer keeps a recipe) the bytes are only counted, hashed, passed on
+    if (fresh && this.fd >= 0) {
       this.parts.push(fresh);
       this.batched += fresh.length;
     }

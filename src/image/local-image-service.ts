@@ -803,17 +803,11 @@ export class LocalImageService implements ImageService {
       history: [{ created, comment }],
       comment: opts.message ?? '',
     };
-    const mediaType = layerMediaTypeFromMagic(await this.blobHead(blob.digest));
+    const mediaType = layerMediaTypeFromMagic(await this.content.head(blob.digest));
     const id = await this.storeImage(config, [{ mediaType, digest: blob.digest, size: blob.size }], undefined, target);
     this.emit('import', id, target ? { name: familiarString(target) } : {});
     if (target) this.emit('tag', id, { name: familiarString(target) });
     return id;
-  }
-
-  /** The first bytes of a blob (its compression magic). */
-  private async blobHead(digest: string): Promise<Buffer> {
-    for await (const c of this.content.openBlob(digest).iterator({ destroyOnReturn: true })) return c as Buffer;
-    return Buffer.alloc(0);
   }
 
   /** Write config + manifest blobs, the record, and the tag (if any). Returns the image id. */

@@ -114,12 +114,21 @@ export class Netavark {
    * setup that re-adds the same container, which would otherwise list it twice.
    */
   async dropDnsEntries(network: string, containerId: string): Promise<void> {
+    await this.dropDnsLines(network, containerId, false);
+  }
+
+  /**
+   * {@link dropDnsEntries}; with `removeWhenEmpty` the file goes instead when only the gateway
+   * line would be left (one read, one write or removal).
+   */
+  private async dropDnsLines(network: string, containerId: string, removeWhenEmpty: boolean): Promise<void> {
     const f = join(this.o.configDir, 'aardvark-dns', network);
     const text = await readFile(f, 'utf8').catch(() => undefined);
     if (text === undefined) return;
     const lines = text.split('\n');
     const kept = lines.filter((l, i) => i === 0 || !l.startsWith(`${containerId} `));
-    if (kept.length !== lines.length) await writeFileAtomic(f, kept.join('\n'));
+    if (removeWhenEmpty && kept.filter((l) => l.trim()).length <= 1) await rm(f, { force: true });
+    else if (kept.length !== lines.length) await writeFileAtomic(f, kept.join('\n'));
   }
 
   /** The pid of the aardvark-dns that serves this configuration, when it runs (not a zombie). */
@@ -157,10 +166,7 @@ export class Netavark {
    * network, and exits when it serves none), and the server is told to reload.
    */
   async removeDnsEntry(network: string, containerId: string): Promise<void> {
-    const f = join(this.o.configDir, 'aardvark-dns', network);
-    await this.dropDnsEntries(network, containerId);
-    const text = await readFile(f, 'utf8').catch(() => undefined);
-    if (text !== undefined && text.split('\n').filter((l) => l.trim()).length <= 1) await rm(f, { force: true });
+    await this.dropDnsLines(network, containerId, true);
     const pid = await this.aardvarkPid();
     if (pid !== undefined) {
       try {

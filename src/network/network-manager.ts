@@ -209,8 +209,10 @@ export class NetworkManager {
       else await rm(join(this.dir, 'attachments', f), { force: true });
     }
     await this.sweepNetns();
-    await this.findKeepers();
-    await this.reapply();
+    // one listing of the host's veths serves both the keepers and the restored fast-path endpoints
+    const masters = await this.vethMasters();
+    this.findKeepers(masters);
+    await this.reapply(masters);
     if (this.bridgeEnabled && !this.defaultNet()) {
       const taken = await this.takenSubnets();
       let subnet: Cidr;
@@ -268,10 +270,9 @@ export class NetworkManager {
    * is checked to still sit on the bridge; when it or the container side is gone, the container is
    * set up again through netavark. The bridges in use get their keepers back.
    */
-  private async reapply(): Promise<void> {
+  private async reapply(masters: Map<string, string>): Promise<void> {
     if (this.attachments.size === 0) return;
     await this.dropStaleAardvarkPid();
-    const masters = await this.vethMasters();
     const restored = new Set<string>();
     for (const a of [...this.attachments.values()]) {
       const eps = Object.values(a.endpoints).filter((ep) => this.nets.has(ep.networkId)).sort((x, y) => x.ifname.localeCompare(y.ifname, 'en', { numeric: true }));
@@ -1069,16 +1070,9 @@ export class NetworkManager {
     return `bk${createHash('sha256').update(n.Bridge).digest('hex').slice(0, 10)}`;
   }
 
-  /** Mark the networks whose keeper survived a daemon crash. */
-  private async findKeepers(): Promise<void> {
-    const r = await run(systemBinary('ip'), ['-j', 'link', 'show', 'type', 'veth']).catch(() => undefined);
-    let names = new Set<string>();
-    try {
-      names = new Set((JSON.parse(r?.stdout || '[]') as Array<{ ifname: string }>).map((l) => l.ifname));
-    } catch {
-      return;
-    }
-    for (const n of this.nets.values()) if (names.has(`${this.keeperStem(n)}a`)) this.kept.add(n.Id);
+  /** Mark the networks whose keeper survived a daemon crash (`veths`: {@link vethMasters}). */
+  private findKeepers(veths: Map<string, string>): void {
+    for (const n of this.nets.values()) if (veths.has(`${this.keeperStem(n)}a`)) this.kept.add(n.Id);
   }
 
   /**

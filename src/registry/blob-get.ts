@@ -9,6 +9,11 @@ import { request as httpsRequest } from 'node:https';
 
 import { EngineError } from '../base/errors.js';
 
+/** A registry that could not be reached, in Docker's wording (`Get "<url>": <code> <message>`). */
+export function unreachable(url: string, why: { code?: string; message?: string }, cause: unknown): EngineError {
+  return new EngineError('unavailable', `Get "${url}": ${why.code ?? ''} ${why.message ?? ''}`.replace(/\s+/g, ' ').trim(), { cause, code: 'REGISTRY_UNREACHABLE' });
+}
+
 /** Options of {@link getBlobResponse}. */
 export interface BlobGetOptions {
   /** No response head within this long fails with deadline-exceeded (REGISTRY_STALLED). */
@@ -39,7 +44,7 @@ function once(url: URL, headers: Record<string, string>, opts: BlobGetOptions): 
     req.on('error', (err: NodeJS.ErrnoException) => {
       clearTimeout(timer);
       if (err instanceof EngineError || err.name === 'AbortError') reject(err);
-      else reject(new EngineError('unavailable', `Get "${url.toString()}": ${err.code ?? ''} ${err.message}`.replace(/\s+/g, ' ').trim(), { cause: err, code: 'REGISTRY_UNREACHABLE' }));
+      else reject(unreachable(url.toString(), err, err));
     });
     req.end();
   });

@@ -12,6 +12,7 @@ import { pipeline, Readable, Transform, type TransformCallback } from 'node:stre
 import { EngineError, invalidArgument } from '../base/errors.js';
 import { basicHeader, parseChallenge, requestBearerToken, type Challenge, type RegistryCredentials } from './auth.js';
 import { registryError, type ErrorContext } from './errors.js';
+import { unreachable } from './blob-get.js';
 
 /** Accept header for manifests: Docker schema2 and OCI, single and index. */
 export const MANIFEST_ACCEPT = [
@@ -235,7 +236,7 @@ export class RegistryClient {
         }
         if ((err as Error).name === 'AbortError' || opts.signal?.aborted) throw err;
         const cause = (err as { cause?: { message?: string; code?: string } }).cause;
-        throw new EngineError('unavailable', `Get "${url}": ${cause?.code ?? ''} ${cause?.message ?? (err as Error).message}`.replace(/\s+/g, ' ').trim(), { cause: err, code: 'REGISTRY_UNREACHABLE' });
+        throw unreachable(url, { ...(cause?.code ? { code: cause.code } : {}), message: cause?.message ?? (err as Error).message }, err);
       } finally {
         clearTimeout(timer);
       }

@@ -1,26 +1,16 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { lstat, mkdir, mkdtemp, readFile, readlink, readdir, rm, stat } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { lstat, mkdir, readFile, readlink, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { gzipSync } from 'node:zlib';
 
 import { applyLayer } from './apply-layer.js';
 import { run } from './sys-ops.js';
-import { makeTar } from './test-helpers.js';
+import { makeTar, withTmp } from './test-helpers.js';
 
 const isRoot = process.getuid?.() === 0;
-
-async function withTmp(fn: (dir: string) => Promise<void>): Promise<void> {
-  const dir = await mkdtemp(join(tmpdir(), 'berth-snap-'));
-  try {
-    await fn(dir);
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
-}
 
 test('applies files, dirs, symlinks, hardlinks, modes, owners, mtimes; diffId = sha256 of the tar', { skip: !isRoot && 'needs root' }, async () => {
   await withTmp(async (tmp) => {

@@ -1,25 +1,15 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { link, lstat, mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { link, lstat, mkdir, readFile, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
 import { applyLayer } from './apply-layer.js';
 import { changes } from './changes.js';
 import { packLayerFromUpper, packPath, packTree } from './pack.js';
 import { mknod, setXattr, run } from './sys-ops.js';
-import { listTar } from './test-helpers.js';
+import { listTar, withTmp } from './test-helpers.js';
 
 const isRoot = process.getuid?.() === 0;
-
-async function withTmp(fn: (dir: string) => Promise<void>): Promise<void> {
-  const dir = await mkdtemp(join(tmpdir(), 'berth-pack-'));
-  try {
-    await fn(dir);
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
-}
 
 async function collect(r: NodeJS.ReadableStream): Promise<Buffer> {
   const parts: Buffer[] = [];

@@ -2,26 +2,16 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { appendFile, mkdir, mkdtemp, rm, symlink, writeFile, link } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { appendFile, mkdir, rm, symlink, writeFile, link } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { gzipSync } from 'node:zlib';
 
 import { applyLayer } from './apply-layer.js';
-import { makeTar } from './test-helpers.js';
+import { makeTar, withTmp } from './test-helpers.js';
 import { decodeRecipe, rebuildTar, recipeSize, TarSegmenter } from './tar-split.js';
 
 const isRoot = process.getuid?.() === 0;
-
-async function withTmp(fn: (dir: string) => Promise<void>): Promise<void> {
-  const dir = await mkdtemp(join(tmpdir(), 'berth-split-'));
-  try {
-    await fn(dir);
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
-}
 
 async function collect(r: Readable): Promise<Buffer> {
   const parts: Buffer[] = [];

@@ -1,8 +1,21 @@
 /** Test helpers: build tars in memory and list them. Used by tests only. */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import tarStream from 'tar-stream';
 
 import { readTar, type TarHeader } from './tar-read.js';
+
+/** Run `fn` with a fresh temporary directory (named `<prefix>…`), removed afterwards. */
+export async function withTmp(fn: (dir: string) => Promise<void>, prefix = 'berth-snap-'): Promise<void> {
+  const dir = await mkdtemp(join(tmpdir(), prefix));
+  try {
+    await fn(dir);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
 
 /** One entry to put in a test tar. */
 export interface TestEntry extends tarStream.Headers {

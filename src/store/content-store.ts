@@ -180,6 +180,12 @@ export class FsContentStore implements ContentStore {
     }
   }
 
+  /** The first chunk of a blob (enough for its compression magic); empty for an empty blob. */
+  async head(digest: string): Promise<Buffer> {
+    for await (const c of this.openBlob(digest).iterator({ destroyOnReturn: true })) return c as Buffer;
+    return Buffer.alloc(0);
+  }
+
   /**
    * A read stream of a blob, or of the bytes `[start, end)` of it (errors with ENOENT on first read
    * when missing). A blob without a file is rebuilt from its {@link VirtualBlobs} form.

@@ -297,7 +297,8 @@ export async function startDaemon(opts: StartDaemonOptions = {}): Promise<TestDa
     let c: ChildProcess;
     try {
       c = spawn(process.execPath, [opts.berthd ?? berthdPath, '--data-root', dataRoot, '-H', `unix://${socket}`, ...netArgs, ...(opts.args ?? [])], {
-        env: childEnv(opts.env),
+        // the pool size berthd gets from setup.sh and the CLI's auto-start (it must be set before start)
+        env: childEnv({ UV_THREADPOOL_SIZE: process.env['UV_THREADPOOL_SIZE'] ?? '16', ...opts.env }),
         stdio: ['ignore', fd, fd],
       });
     } finally {
