@@ -243,7 +243,8 @@ async function runJob(job: LayerJob, signal: AbortSignal, post: (m: LayerJobMess
         pipeline(source, tap!, (err) => (err ? reject(err) : resolve()));
       });
       // an uncompressed layer's DiffID is the blob digest the verifier checks: not hashed twice
-      const unpack = applyLayer(tap, job.layerDir, { signal, uncompressedDigest: job.digest, recipe: fd < 0 });
+      // big files bypass the page cache (direct-write.ts): this thread may block on the disk
+      const unpack = applyLayer(tap, job.layerDir, { signal, uncompressedDigest: job.digest, recipe: fd < 0, directIo: true });
       const [t, u] = await Promise.allSettled([transfer, unpack]);
       signal.removeEventListener('abort', onAbort);
       got = tap.count;

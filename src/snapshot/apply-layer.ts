@@ -28,6 +28,8 @@ export interface ApplyLayerResult {
 export interface ApplyLayerOptions extends ReadTarOptions {
   /** Record a tar-split recipe (uncompressed tars only; a compressed one gives none). */
   recipe?: boolean;
+  /** Write big files with O_DIRECT (a worker thread only: the writes are synchronous). */
+  directIo?: boolean;
 }
 
 /**
@@ -40,7 +42,7 @@ export interface ApplyLayerOptions extends ReadTarOptions {
 export async function applyLayer(tar: Readable, destDir: string, opts: ApplyLayerOptions = {}): Promise<ApplyLayerResult> {
   await mkdir(destDir, { recursive: true, mode: 0o755 });
   if ((await readdir(destDir)).length > 0) throw invalidArgument(`layer directory is not empty: ${destDir}`);
-  const { recipe: wantRecipe, ...readOpts } = opts;
+  const { recipe: wantRecipe, directIo, ...readOpts } = opts;
   const seg = wantRecipe ? new TarSegmenter() : undefined;
   const contents: Array<{ path: string; size: number }> = [];
   let lost: string | undefined;
@@ -50,6 +52,7 @@ export async function applyLayer(tar: Readable, destDir: string, opts: ApplyLaye
     whiteouts: true,
     owner: 'tar',
     xattrs: true,
+    ...(directIo ? { directIo } : {}),
     ...(seg
       ? {
           onContent: (p: string | undefined, size: number) => {

@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import type { Stats } from 'node:fs';
 
 import { invalidArgument } from '../base/errors.js';
+import { DirectFileWriter } from './direct-write.js';
 import { mkfifo, mknod, OPAQUE_XATTR, setXattr } from './sys-ops.js';
 import type { TarBody, TarHeader } from './tar-read.js';
 
@@ -64,7 +65,15 @@ export interface EntryWriterOptions {
   onContent?: (hostPath: string | undefined, size: number) => void;
   /** Called when an entry replaces or removes something that was already there. */
   onReplace?: (hostPath: string) => void;
+  /**
+   * Write the content of big regular files with O_DIRECT (direct-write.ts), bypassing the page
+   * cache. Synchronous writes: for a worker thread (a pull's layer worker), not the daemon's loop.
+   */
+  directIo?: boolean;
 }
+
+/** Files from this size on are written with O_DIRECT when {@link EntryWriterOptions.directIo} is set. */
+const DIRECT_MIN = 256 * 1024;
 
 async function lstatOrUndefined(p: string): Promise<Stats | undefined> {
   try {
@@ -152,6 +161,21 @@ export class EntryWriter {
         }
         const hash = this.opts.onFileDigest ? createHash('sha256') : undefined;
         const fh = await open(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
+        if (this.opts.directIo && !hash && (h.size ?? 0) >= DIRECT_MIN) {
+          const dw = new DirectFileWriter(fh.fd);
+          try {
+            for await (const chunk of body) {
+              dw.write(chunk);
+              this.size += chunk.length;
+            }
+            dw.end();
+          } finally {
+            dw.release();
+            await fh.close();
+          }
+          contentPath = path;
+          break;
+        }
         let ino = 0;
         try {
           // batch the tar stream's small chunks into writes of up to 1 MiB (one writev each, no copy)

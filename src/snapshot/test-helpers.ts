@@ -7,9 +7,12 @@ import tarStream from 'tar-stream';
 
 import { readTar, type TarHeader } from './tar-read.js';
 
-/** Run `fn` with a fresh temporary directory (named `<prefix>…`), removed afterwards. */
+/**
+ * Run `fn` with a fresh temporary directory (named `<prefix>…`, in the system's temp dir unless the
+ * prefix is an absolute path), removed afterwards.
+ */
 export async function withTmp(fn: (dir: string) => Promise<void>, prefix = 'berth-snap-'): Promise<void> {
-  const dir = await mkdtemp(join(tmpdir(), prefix));
+  const dir = await mkdtemp(prefix.startsWith('/') ? prefix : join(tmpdir(), prefix));
   try {
     await fn(dir);
   } finally {
