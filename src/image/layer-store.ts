@@ -129,9 +129,10 @@ export class LayerStore {
    * in overlay lower-dir form (whiteouts as char 0:0, opaque xattrs) and on the store's file system,
    * `diffId` the digest of its layer tar. `dir` is gone afterwards unless the call fails or returns
    * undefined (another file system: the caller registers the tar instead). When the layer already
-   * exists, the existing one is returned and `dir` is left alone.
+   * exists, the existing one is returned and `dir` is left alone. `recipe`: a tar-split recipe of
+   * the layer's tar (whose digest is `diffId`), kept instead of a blob.
    */
-  async adopt(dir: string, diffId: string, parentChain: string | undefined, size: number, opaque: string[]): Promise<LayerInfo | undefined> {
+  async adopt(dir: string, diffId: string, parentChain: string | undefined, size: number, opaque: string[], recipe?: Buffer): Promise<LayerInfo | undefined> {
     const chainId = parentChain ? chainIds([parentChain, diffId])[1]! : diffId;
     const existing = this.cache.get(chainId);
     if (existing) return existing;
@@ -146,7 +147,12 @@ export class LayerStore {
       }
       // the root of an unpacked layer is 0755 root:root (applyLayer's mkdir)
       await chmod(join(tmp, 'diff'), 0o755);
-      return await this.commitTmp(tmp, { chainId, diffId, parent: parentChain ?? '', size, opaque });
+      const info: LayerInfo = { chainId, diffId, parent: parentChain ?? '', size, opaque };
+      if (recipe) {
+        await writeFileSynced(join(tmp, TAR_SPLIT), recipe);
+        info.tarSplit = { digest: diffId, size: recipeSize(decodeRecipe(recipe)) };
+      }
+      return await this.commitTmp(tmp, info);
     } finally {
       await rm(tmp, { recursive: true, force: true });
     }

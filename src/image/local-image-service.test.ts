@@ -306,6 +306,29 @@ test('commitFromUpper ownUpper: the tree becomes the layer (moved, not unpacked 
   });
 });
 
+test('commitFromUpper ownUpper keeps the layer tar as a recipe: no blob file, the blob is rebuilt with its digest', { skip: !isRoot && 'needs root' }, async () => {
+  await withService(async ({ svc, root }) => {
+    const base = await svc.import(Readable.from([await rootfsTar()]), { repo: 'base' });
+    const owned = join(root, 'owned-recipe');
+    await mkdir(join(owned, 'srv/sub'), { recursive: true });
+    await writeFile(join(owned, 'srv/data'), Buffer.alloc(300_000, 3));
+    await writeFile(join(owned, 'srv/sub/empty'), '');
+    await writeFile(join(owned, `srv/${'long'.repeat(40)}`), 'long name');
+    const id = await svc.commitFromUpper({ upperDir: owned, parentId: base, containerConfig: {}, containerId: '', ownUpper: true, repo: 'built', tag: '1' });
+    const layers = ((await svc.inspect(id)).RootFS as { Layers: string[] }).Layers;
+    const digest = layers[1]!;
+    assert.equal(await svc.content.hasFile(digest), false, 'no blob file');
+    assert.ok(await svc.content.has(digest));
+    const { createHash } = await import('node:crypto');
+    const h = createHash('sha256');
+    for await (const c of svc.content.openBlob(digest)) h.update(c as Buffer);
+    assert.equal(`sha256:${h.digest('hex')}`, digest);
+    // deleting the image takes the layer and its recipe with it
+    await svc.remove('built:1', { force: false, noprune: false });
+    assert.equal(await svc.content.has(digest), false);
+  });
+});
+
 test('login to a registry listed in insecure-registries goes over plain HTTP; others over HTTPS', async () => {
   const root = await mkdtemp(join(tmpdir(), 'berth-img-'));
   try {

@@ -4,6 +4,7 @@
  * is the config digest. Implements the engine's ImageService plus what containers need
  * (resolve, commitFromUpper, setUsageChecker).
  */
+import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
 
 import { conflict, EngineError, invalidArgument, notFound } from '../base/errors.js';
@@ -29,7 +30,7 @@ import {
   type Reference,
 } from '../oci/index.js';
 import { FsContentStore, MetadataStore, type ImageRecord } from '../store/index.js';
-import { packLayerFromUpper } from '../snapshot/index.js';
+import { encodeRecipe, packLayerFromUpper, resolveRecipe, TarSegmenter } from '../snapshot/index.js';
 import { loadImages, saveImages, type LoadReport } from './archive.js';
 import { clientFor, inspectDistribution, searchRegistry, type RegistryQueryOptions, type SearchOptions } from './distribution.js';
 import { pullImage, type PullImageOptions } from './pull.js';
@@ -893,10 +894,31 @@ export class LocalImageService implements ImageService {
     let layer: LayerInfo | undefined;
     if (!empty && opts.ownUpper) {
       // one pass over the tree: the tar is hashed (digest = DiffID: local layers stay uncompressed)
-      // and stored, and the tree itself becomes the layer
+      // and recorded as a tar-split recipe, and the tree itself becomes the layer, so the layer's
+      // bytes are on disk once (the blob is rebuilt from the recipe for push and save)
       const stats = { fileBytes: 0 };
-      blob = await this.content.ingest(packLayerFromUpper(opts.upperDir, { xattrs: false, stats }), { ...sig, sync: false });
-      layer = await this.layers.adopt(opts.upperDir, blob.digest, parentChain, stats.fileBytes, []);
+      const contents: Array<{ path: string; size: number }> = [];
+      const seg = new TarSegmenter();
+      const hash = createHash('sha256');
+      for await (const c of packLayerFromUpper(opts.upperDir, { xattrs: false, stats, onContent: (path, size) => contents.push({ path, size }) })) {
+        opts.signal?.throwIfAborted();
+        hash.update(c as Buffer);
+        seg.push(c as Buffer);
+      }
+      seg.end();
+      const digest = `sha256:${hash.digest('hex')}`;
+      const parts = resolveRecipe(seg, contents);
+      const adopted = parts ? await this.layers.adopt(opts.upperDir, digest, parentChain, stats.fileBytes, [], encodeRecipe(parts)) : undefined;
+      if (adopted && (await this.content.has(digest))) {
+        layer = adopted;
+        blob = { digest, size: seg.total };
+      } else {
+        // no recipe (the tree changed while it was packed), another file system, or a twin layer
+        // that has neither recipe nor blob: the tar is stored as a blob after all
+        const again = { fileBytes: 0 };
+        blob = await this.content.ingest(packLayerFromUpper(opts.upperDir, { xattrs: false, stats: again }), { ...sig, sync: false, ...(adopted ? { expected: digest } : {}) });
+        layer = adopted ?? (await this.layers.adopt(opts.upperDir, blob.digest, parentChain, again.fileBytes, []));
+      }
     } else if (!empty) {
       blob = await this.content.ingest(packLayerFromUpper(opts.upperDir), sig);
     }

@@ -1,6 +1,6 @@
 /** snapshot/: layer tars (apply, pack, changes) and safe paths inside a rootfs. */
 export { applyLayer, type ApplyLayerOptions, type ApplyLayerResult } from './apply-layer.js';
-export { decodeRecipe, rebuildTar, recipeSize, type RecipePart } from './tar-split.js';
+export { decodeRecipe, encodeRecipe, rebuildTar, recipeSize, resolveRecipe, TarSegmenter, type RecipePart } from './tar-split.js';
 export { changes, ChangeKind, type Change } from './changes.js';
 export { extractInto, writeEntries, type ExtractIntoOptions, type HostEntry } from './extract-into.js';
 export { packLayerFromUpper, type PackLayerOptions, packPath, packTree, isOverlayWhiteout, writeTarEntry } from './pack.js';

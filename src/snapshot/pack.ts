@@ -88,6 +88,8 @@ export async function writeTarEntry(pack: Pack, header: tarStream.Headers & { pa
 interface PackState {
   links: Map<string, string>;
   xattrs?: Map<string, Map<string, Buffer>>;
+  /** Told of each regular file whose content is packed (size > 0): its tar name and size. */
+  onContent?: (name: string, size: number) => void;
 }
 
 function paxFor(state: PackState, hostPath: string): Record<string, string> | undefined {
@@ -125,6 +127,7 @@ async function emitObject(pack: Pack, state: PackState, hostPath: string, name: 
       header.type = 'file';
       header.size = st.size;
       await writeTarEntry(pack, header, hostPath);
+      if (st.size > 0) state.onContent?.(name, st.size);
     }
   } else if (st.isSymbolicLink()) {
     header.type = 'symlink';
@@ -178,6 +181,11 @@ export interface PackLayerOptions {
   xattrs?: boolean;
   /** Filled in as the tar is written: bytes of regular-file content packed. */
   stats?: { fileBytes: number };
+  /**
+   * Told of each regular file whose content is packed (size > 0), in tar order: its path relative
+   * to the upper dir and its size (a tar-split recipe pairs these with the tar's content segments).
+   */
+  onContent?: (path: string, size: number) => void;
 }
 
 /**
@@ -188,7 +196,7 @@ export function packLayerFromUpper(upperDirIn: string, opts: PackLayerOptions = 
   const upperDir = resolve(upperDirIn);
   return packStream(async (pack) => {
     const xattrs = opts.xattrs === false ? new Map<string, Map<string, Buffer>>() : await dumpXattrs(upperDir);
-    const state: PackState = { links: new Map(), xattrs };
+    const state: PackState = { links: new Map(), xattrs, ...(opts.onContent ? { onContent: opts.onContent } : {}) };
     const walk = async (hostDir: string, prefix: string): Promise<void> => {
       for (const n of await sortedEntries(hostDir)) {
         const p = join(hostDir, n);
