@@ -66,9 +66,11 @@ export async function netSnapshot(scope: NetScope): Promise<NetSnapshot> {
  * state of `scope` as it was before the daemon started (for {@link finishScopedDaemon}).
  */
 export async function startScopedDaemon(scope: NetScope, bridge: string, bip: string): Promise<{ h: TestDaemon; initial: NetSnapshot }> {
+  // taken before the daemon exists, so what its start leaves behind counts too (the data root, and
+  // with it the isolation chain's name, is not known yet: a fresh one has no chain and no netns)
+  const initial = await netSnapshot({ ...scope, dataRoot: '/nonexistent/berth-test-not-started' });
   const h = await startDaemon({ args: ['--bridge', bridge, '--bip', bip] });
   scope.dataRoot = h.dataRoot;
-  const initial = await netSnapshot(scope);
   await importBusybox(h);
   return { h, initial };
 }
