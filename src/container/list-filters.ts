@@ -3,6 +3,7 @@
  * the `publish` / `expose` port filters (`80`, `80/tcp`, `8000-8080/udp`).
  */
 import { invalidArgument } from '../base/errors.js';
+import { checkFilterKeys } from '../base/filters.js';
 import type { Filters } from '../engine/services.js';
 
 /** Filter keys `docker ps` accepts (moby daemon/list.go acceptedPsFilterTags). */
@@ -10,7 +11,7 @@ export const PS_FILTER_KEYS: readonly string[] = ['ancestor', 'before', 'exited'
 
 /** Throws Docker's `invalid filter '<key>'` for a key `docker ps` does not know. */
 export function checkPsFilterKeys(f: Filters): void {
-  for (const k of Object.keys(f)) if (!PS_FILTER_KEYS.includes(k)) throw invalidArgument(`invalid filter '${k}'`);
+  checkFilterKeys(f, PS_FILTER_KEYS);
 }
 
 /** One port of a container as listed by `GET /containers/json`. */

@@ -3,6 +3,7 @@
  * and platforms of a remote reference) and `GET /images/search` (a registry's v1 search API).
  */
 import { EngineError, invalidArgument, notImplemented, unavailable } from '../base/errors.js';
+import { checkFilterKeys } from '../base/filters.js';
 import type { Filters, Json } from '../engine/services.js';
 import { familiarName, familiarString, parseNormalizedNamed } from '../oci/index.js';
 import { RegistryClient } from '../registry/index.js';
@@ -117,7 +118,7 @@ export async function searchRegistry(term: string, opts: SearchOptions = {}): Pr
   const limit = opts.limit ?? 25;
   if (!Number.isInteger(limit) || limit < 1 || limit > 100) throw invalidArgument(`limit ${limit} is outside the range of [1, 100]`);
   const f = opts.filters ?? {};
-  for (const k of Object.keys(f)) if (!['is-official', 'is-automated', 'stars'].includes(k)) throw invalidArgument(`invalid filter '${k}'`);
+  checkFilterKeys(f, ['is-official', 'is-automated', 'stars']);
   const official = boolFilter(f, 'is-official');
   const automated = boolFilter(f, 'is-automated');
   let stars = 0;

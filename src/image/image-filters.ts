@@ -25,10 +25,7 @@ export function globMatch(pattern: string, s: string): boolean {
   }
 }
 
-/** Check filter keys against an allowed set (Docker: "invalid filter 'x'"). */
-export function checkFilterKeys(filters: Record<string, string[]>, allowed: readonly string[]): void {
-  for (const k of Object.keys(filters)) if (!allowed.includes(k)) throw invalidArgument(`invalid filter '${k}'`);
-}
+export { checkFilterKeys } from '../base/filters.js';
 
 /** `label` filter values (`key` or `key=value`): true when all match. */
 export function matchLabels(labels: Record<string, string> | undefined, wanted: readonly string[]): boolean {
