@@ -3,28 +3,16 @@
  * a short spawn; the snapshotter decides what to mount, this only does it.
  */
 import { execFile } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { internal } from '../base/errors.js';
-
-/**
- * util-linux's binaries by absolute path: a bare name makes every call try each PATH entry first
- * (failed execs in the child, on the container start path; issue 7).
- */
-const bins = new Map<string, string>();
-function bin(name: 'mount' | 'umount'): string {
-  let p = bins.get(name);
-  if (!p) {
-    p = [`/usr/bin/${name}`, `/bin/${name}`, `/usr/sbin/${name}`, `/sbin/${name}`].find((c) => existsSync(c)) ?? name;
-    bins.set(name, p);
-  }
-  return p;
-}
+// util-linux's binaries by absolute path: a bare name makes every call try each PATH entry first
+// (failed execs in the child, on the container start path; issue 7)
+import { systemBinary } from './binaries.js';
 
 function run(cmd: 'mount' | 'umount', args: string[]): Promise<void> {
   return new Promise((resolve, reject) => {
-    execFile(bin(cmd), args, { timeout: 30_000 }, (err, _out, stderr) => {
+    execFile(systemBinary(cmd), args, { timeout: 30_000 }, (err, _out, stderr) => {
       if (err) reject(internal(`${cmd} ${args.join(' ')}: ${String(stderr).trim() || err.message}`));
       else resolve();
     });

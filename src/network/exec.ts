@@ -1,7 +1,5 @@
 /** A small promise wrapper around child_process.spawn with stdin input (used for ip/unshare/netavark). */
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
 
 /** Result of {@link run}. */
 export interface RunResult {
@@ -28,18 +26,4 @@ export function run(cmd: string, args: string[], input?: string): Promise<RunRes
   });
 }
 
-const resolved = new Map<string, string>();
-
-/**
- * The absolute path of a system binary (`ip`, `unshare`, `umount`, `sh`), looked up once in the
- * usual directories; the bare name (a PATH lookup) when it is in none of them. Absolute paths
- * spare every start a walk over PATH's failed execs.
- */
-export function systemBinary(name: string): string {
-  let p = resolved.get(name);
-  if (p === undefined) {
-    p = ['/usr/sbin', '/usr/bin', '/sbin', '/bin'].map((d) => join(d, name)).find((f) => existsSync(f)) ?? name;
-    resolved.set(name, p);
-  }
-  return p;
-}
+export { systemBinary } from '../host/binaries.js';
