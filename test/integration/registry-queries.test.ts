@@ -4,27 +4,21 @@
  */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { createServer as createHttpServer, request } from 'node:http';
+import { createServer as createHttpServer } from 'node:http';
 import { join } from 'node:path';
 import { test } from 'node:test';
 
+import { rawRequest } from '../compat/compat-util.js';
 import { startRegistry, stopRegistry, type Registry } from './registry-helpers.js';
 import { cleanup, findBinary, firstSkip, importBusybox, requireBinary, requireBuilt, requireRoot, runCommand, startDaemon, type TestDaemon } from './harness.js';
 
 const DOCKER = '/usr/local/bin/docker';
 const skip = firstSkip(requireRoot(), requireBuilt(), requireBinary('conmon'), requireBinary('docker-registry'), requireBinary(DOCKER));
 
-function get(h: TestDaemon, path: string): Promise<{ status: number; json: Record<string, unknown> }> {
-  return new Promise((resolve, reject) => {
-    const req = request({ socketPath: h.socket, path, method: 'GET' }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (d: string) => (body += d));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, json: JSON.parse(body) as Record<string, unknown> }));
-    });
-    req.on('error', reject);
-    req.end();
-  });
+/** GET on the daemon socket, the answer's JSON parsed. */
+async function get(h: TestDaemon, path: string): Promise<{ status: number; json: Record<string, unknown> }> {
+  const r = await rawRequest(h, 'GET', path);
+  return { status: r.status, json: JSON.parse(r.body) as Record<string, unknown> };
 }
 
 test('distribution inspect and search against a loopback registry', { skip, timeout: 180_000 }, async (t) => {
