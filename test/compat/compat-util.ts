@@ -43,17 +43,21 @@ export interface RawReply {
   body: string;
 }
 
-/** One plain HTTP request on the daemon's UNIX socket (for API-version and header checks). */
-export function rawRequest(h: TestDaemon, method: string, path: string, body?: string): Promise<RawReply> {
+/**
+ * One plain HTTP request on the daemon's UNIX socket (for API-version and header checks). `opts`:
+ * extra request headers, and the time allowed (default 20 s; a pull or push answers when done).
+ */
+export function rawRequest(h: TestDaemon, method: string, path: string, body?: string, opts: { headers?: Record<string, string>; timeoutMs?: number } = {}): Promise<RawReply> {
   return new Promise((resolve, reject) => {
-    const req = request({ socketPath: h.socket, method, path, headers: body === undefined ? {} : { 'Content-Type': 'application/json' } }, (res) => {
+    const headers = { ...(body === undefined ? {} : { 'Content-Type': 'application/json' }), ...(opts.headers ?? {}) };
+    const req = request({ socketPath: h.socket, method, path, headers }, (res) => {
       const parts: Buffer[] = [];
       res.on('data', (d: Buffer) => parts.push(d));
       res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(parts).toString('utf8') }));
       res.on('error', reject);
     });
     req.on('error', reject);
-    req.setTimeout(20_000, () => req.destroy(new Error(`timeout: ${method} ${path}`)));
+    req.setTimeout(opts.timeoutMs ?? 20_000, () => req.destroy(new Error(`timeout: ${method} ${path}`)));
     req.end(body);
   });
 }

@@ -11,12 +11,12 @@ import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { request as httpRequest } from 'node:http';
 import { createServer as createNetServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startDaemon, cleanup, importBusybox, requireRoot, requireBuilt, requireBinary, firstSkip, waitFor, type TestDaemon } from './harness.js';
 import { pushRawImage, RecordingProxy, sha256, startRegistry, stopRegistry, type Registry } from './registry-helpers.js';
+import { rawRequest } from '../compat/compat-util.js';
 
 const skip = firstSkip(requireBuilt(), requireRoot(), requireBinary('conmon'), requireBinary('runc'), requireBinary('docker-registry'), requireBinary('zstd'));
 
@@ -216,17 +216,7 @@ test('push: chunked upload above the chunk size, then a cross-repository mount; 
 
 /** POST to the daemon's API and collect the JSON message stream. */
 async function apiStream(path: string, headers: Record<string, string> = {}): Promise<Record<string, unknown>[]> {
-  const body = await new Promise<string>((resolve, reject) => {
-    const req = httpRequest({ socketPath: h.socket, method: 'POST', path, headers }, (res) => {
-      let text = '';
-      res.setEncoding('utf8');
-      res.on('data', (c: string) => (text += c));
-      res.on('end', () => resolve(text));
-      res.on('error', reject);
-    });
-    req.on('error', reject);
-    req.end();
-  });
+  const { body } = await rawRequest(h, 'POST', path, undefined, { headers, timeoutMs: 120_000 });
   return body.split('\n').filter((l) => l.trim()).map((l) => JSON.parse(l) as Record<string, unknown>);
 }
 
@@ -389,14 +379,7 @@ test('GET /system/df reports real sizes: layers once, shared image sizes, contai
   await cliOk(['create', '--name', 'dfc', 'busybox', 'true']);
   await cliOk(['commit', 'dfc', 'dfcommit:1']);
   try {
-    const df = JSON.parse(await new Promise<string>((resolve, reject) => {
-      httpRequest({ socketPath: h.socket, path: '/system/df' }, (res) => {
-        let t = '';
-        res.setEncoding('utf8');
-        res.on('data', (c: string) => (t += c));
-        res.on('end', () => resolve(t));
-      }).on('error', reject).end();
-    })) as { LayersSize: number; Images: { Id: string; Size: number; SharedSize: number; Containers: number }[]; Volumes: { Name: string; UsageData: { Size: number; RefCount: number } }[] };
+    const df = JSON.parse((await rawRequest(h, 'GET', '/system/df')).body) as { LayersSize: number; Images: { Id: string; Size: number; SharedSize: number; Containers: number }[]; Volumes: { Name: string; UsageData: { Size: number; RefCount: number } }[] };
     const layerDirs = readdirSync(join(h.dataRoot, 'layers')).filter((n) => /^[0-9a-f]{64}$/.test(n));
     const onDisk = layerDirs.reduce((a, n) => a + (JSON.parse(readFileSync(join(h.dataRoot, 'layers', n, 'layer.json'), 'utf8')) as { size: number }).size, 0);
     assert.equal(df.LayersSize, onDisk, 'every unpacked layer counted once');
