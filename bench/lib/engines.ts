@@ -335,8 +335,3 @@ export async function available(name: EngineName): Promise<boolean> {
   if (!bin) return true;
   return (await run('sh', ['-c', `command -v ${bin}`])).code === 0;
 }
-
-/** Waits until nothing answers on the socket any more (used after stop). */
-export async function waitDown(socket: string): Promise<void> {
-  await waitFor(`${socket} to close`, async () => !(await pingSocket(socket)), 10_000);
-}

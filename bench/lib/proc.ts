@@ -3,7 +3,7 @@
  * and read what the kernel says about memory (MemAvailable, per-process RSS/PSS).
  */
 import { spawn, type StdioOptions } from 'node:child_process';
-import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
+import { readFileSync, readdirSync } from 'node:fs';
 
 /** What one command produced. */
 export interface RunResult {
@@ -132,11 +132,6 @@ export function allProcs(): ProcInfo[] {
   return out;
 }
 
-/** Pids of all processes (cheap: no smaps). */
-export function allPids(): Set<number> {
-  return new Set(readdirSync('/proc').filter((e) => /^\d+$/.test(e)).map(Number));
-}
-
 /** The pid and every descendant of it. */
 export function descendants(root: number, procs: ProcInfo[]): ProcInfo[] {
   const kids = new Map<number, ProcInfo[]>();
@@ -170,15 +165,6 @@ export function pidsMentioning(needle: string): number[] {
     }
   }
   return pids;
-}
-
-/** True when the process's mount namespace differs from ours (a container process). */
-export function inOtherMountNs(pid: number): boolean {
-  try {
-    return readlinkSync(`/proc/${pid}/ns/mnt`) !== readlinkSync('/proc/self/ns/mnt');
-  } catch {
-    return false;
-  }
 }
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
