@@ -113,12 +113,7 @@ export class LayerStore {
       const r = await unpack(join(tmp, 'diff'));
       if (opts.beforeCommit) await opts.beforeCommit(r.diffId);
       const chainId = parentChain ? chainIds([parentChain, r.diffId])[1]! : r.diffId;
-      const info: LayerInfo = { chainId, diffId: r.diffId, parent: parentChain ?? '', size: r.size, opaque: r.opaque };
-      if (r.recipe) {
-        await writeFileSynced(join(tmp, TAR_SPLIT), r.recipe);
-        info.tarSplit = { digest: r.diffId, size: recipeSize(decodeRecipe(r.recipe)) };
-      }
-      return await this.commitTmp(tmp, info);
+      return await this.commitTmp(tmp, { chainId, diffId: r.diffId, parent: parentChain ?? '', size: r.size, opaque: r.opaque }, r.recipe);
     } finally {
       await rm(tmp, { recursive: true, force: true });
     }
@@ -147,22 +142,24 @@ export class LayerStore {
       }
       // the root of an unpacked layer is 0755 root:root (applyLayer's mkdir)
       await chmod(join(tmp, 'diff'), 0o755);
-      const info: LayerInfo = { chainId, diffId, parent: parentChain ?? '', size, opaque };
-      if (recipe) {
-        await writeFileSynced(join(tmp, TAR_SPLIT), recipe);
-        info.tarSplit = { digest: diffId, size: recipeSize(decodeRecipe(recipe)) };
-      }
-      return await this.commitTmp(tmp, info);
+      return await this.commitTmp(tmp, { chainId, diffId, parent: parentChain ?? '', size, opaque }, recipe);
     } finally {
       await rm(tmp, { recursive: true, force: true });
     }
   }
 
-  /** Record `info` in `tmp` (holding `diff/`) and rename it into place; a concurrent twin wins. */
-  private async commitTmp(tmp: string, info: LayerInfo): Promise<LayerInfo> {
+  /**
+   * Record `info` in `tmp` (holding `diff/`) and rename it into place; a concurrent twin wins.
+   * `recipe`: the tar-split recipe of the layer's tar (whose digest is the DiffID), kept beside `diff/`.
+   */
+  private async commitTmp(tmp: string, info: LayerInfo, recipe?: Buffer): Promise<LayerInfo> {
     const { chainId } = info;
     const existing = this.cache.get(chainId);
     if (existing) return existing;
+    if (recipe) {
+      await writeFileSynced(join(tmp, TAR_SPLIT), recipe);
+      info.tarSplit = { digest: info.diffId, size: recipeSize(decodeRecipe(recipe)) };
+    }
     await writeJsonAtomic(join(tmp, 'layer.json'), info);
     const final = join(this.dir, chainId.slice(7));
     try {

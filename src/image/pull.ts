@@ -17,6 +17,7 @@ import {
   familiarName,
   familiarString,
   hostArchitecture,
+  isPlainLayerMediaType,
   MediaType,
   parseNormalizedNamed,
   parseReference,
@@ -256,7 +257,7 @@ async function fetchAndUnpack(svc: LocalImageService, client: RegistryClient, re
  * Returns false, having kept nothing, when the registry wants authentication the client has not
  * negotiated yet (the caller then uses {@link fetchAndUnpack}).
  */
-async function fetchAndUnpackInWorker(svc: LocalImageService, client: RegistryClient, repo: string, d: Descriptor, ctxRepo: string, parent: string | undefined, diffId: string, signal: AbortSignal, onBytes?: (n: number) => void, keepBlob = !isPlainTar(d.mediaType)): Promise<boolean> {
+async function fetchAndUnpackInWorker(svc: LocalImageService, client: RegistryClient, repo: string, d: Descriptor, ctxRepo: string, parent: string | undefined, diffId: string, signal: AbortSignal, onBytes?: (n: number) => void, keepBlob = !isPlainLayerMediaType(d.mediaType)): Promise<boolean> {
   const target = client.blobTarget(repo, d.digest);
   // named by digest: a download cut short leaves its prefix there, and the next pull resumes it.
   // A plain tar is not written as a blob at all: the layer keeps a tar-split recipe that rebuilds
@@ -312,10 +313,6 @@ async function fetchAndUnpackInWorker(svc: LocalImageService, client: RegistryCl
   return true;
 }
 
-/** A layer media type that says the blob is an uncompressed tar. */
-function isPlainTar(mediaType: string | undefined): boolean {
-  return mediaType === MediaType.ociLayer || mediaType === 'application/vnd.docker.image.rootfs.diff.tar';
-}
 
 /** Registry clients to try for a reference: the configured mirrors first (docker.io only), then the registry itself. */
 export function registryClients(ref: Reference, opts: PullImageOptions & { credentials?: RegistryCredentials }): RegistryClient[] {

@@ -349,12 +349,16 @@ export class NetworkManager {
   /** Firewall, port forwarding and DNS of a live attachment, through a scratch namespace (see reapply). */
   private async restoreRules(a: Attachment, eps: Endpoint[], opts: NetworkOptions): Promise<void> {
     for (const ep of eps) if (this.nets.get(ep.networkId)?.Dns) await this.nv.dropDnsEntries(ep.networkId, a.id);
-    const scratchId = `.restore-${a.id}`;
-    const scratch = await this.netns.create(scratchId);
+    await this.inScratchNs(`.restore-${a.id}`, (ns) => this.nv.setup(ns, opts));
+  }
+
+  /** Run `fn` with a fresh network namespace named `id`, removed afterwards (without a teardown). */
+  private async inScratchNs(id: string, fn: (ns: string) => Promise<unknown>): Promise<void> {
+    const ns = await this.netns.create(id);
     try {
-      await this.nv.setup(scratch, opts);
+      await fn(ns);
     } finally {
-      await this.netns.remove(scratchId);
+      await this.netns.remove(id);
     }
   }
 
@@ -364,13 +368,7 @@ export class NetworkManager {
    * without a teardown (see reapply).
    */
   private async restoreNetwork(n: NetworkRecord): Promise<void> {
-    const scratchId = `.restore-${n.Id}`;
-    const scratch = await this.netns.create(scratchId);
-    try {
-      await this.nv.setup(scratch, this.scratchOptions(n, 'berth-restore'));
-    } finally {
-      await this.netns.remove(scratchId);
-    }
+    await this.inScratchNs(`.restore-${n.Id}`, (ns) => this.nv.setup(ns, this.scratchOptions(n, 'berth-restore')));
   }
 
   /** Options of a throwaway endpoint on `n` (a free address, no ports, no DNS entry). */
@@ -1120,15 +1118,11 @@ export class NetworkManager {
     // netavark keeps a bridge that still has ports: wait for fast-path veths being deleted in the
     // background (a `network rm` right after a container left, as well as the callers below)
     await Promise.all([...this.releasing.values()].filter((r) => r.eps.some((ep) => ep.networkId === n.Id)).map((r) => r.done));
-    const scratchId = `.release-${n.Id}`;
-    const ns = await this.netns.create(scratchId);
-    try {
-      const opts = this.scratchOptions(n, 'berth-release');
+    const opts = this.scratchOptions(n, 'berth-release');
+    await this.inScratchNs(`.release-${n.Id}`, async (ns) => {
       await this.nv.setup(ns, opts);
       await this.nv.teardown(ns, opts);
-    } finally {
-      await this.netns.remove(scratchId);
-    }
+    });
   }
 
   /**

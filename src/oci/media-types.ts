@@ -9,6 +9,7 @@ export const MediaType = {
   dockerManifest: 'application/vnd.docker.distribution.manifest.v2+json',
   dockerManifestList: 'application/vnd.docker.distribution.manifest.list.v2+json',
   dockerConfig: 'application/vnd.docker.container.image.v1+json',
+  dockerLayer: 'application/vnd.docker.image.rootfs.diff.tar',
   dockerLayerGzip: 'application/vnd.docker.image.rootfs.diff.tar.gzip',
   dockerForeignLayerGzip: 'application/vnd.docker.image.rootfs.foreign.diff.tar.gzip',
 } as const;
@@ -16,6 +17,11 @@ export const MediaType = {
 /** True for any layer media type (OCI or Docker). */
 export function isLayerMediaType(mt: string): boolean {
   return mt.startsWith('application/vnd.oci.image.layer.') || mt.startsWith('application/vnd.docker.image.rootfs.');
+}
+
+/** True for a layer media type that says the blob is an uncompressed tar (OCI or Docker). */
+export function isPlainLayerMediaType(mt: string | undefined): boolean {
+  return mt === MediaType.ociLayer || mt === MediaType.dockerLayer;
 }
 
 /** The OCI layer media type for a layer blob, from its first bytes (gzip or zstd magic, else plain tar). */

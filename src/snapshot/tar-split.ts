@@ -106,7 +106,8 @@ export class TarSegmenter {
   /** The body of a PAX extended header being collected, to read its `size` record. */
   private meta: ByteBuilder | undefined;
   private nextSize: number | undefined;
-  private entries = 0;
+  /** Number of content entries seen. */
+  contentEntries = 0;
   private zeroBlocks = 0;
   /** After the end-of-archive blocks: everything else is raw. */
   private ended = false;
@@ -165,11 +166,6 @@ export class TarSegmenter {
     this.flushRaw();
   }
 
-  /** Number of content entries seen. */
-  get contentEntries(): number {
-    return this.entries;
-  }
-
   private flushRaw(): void {
     if (this.raw.length > 0) this.segments.push({ raw: this.raw.take() });
   }
@@ -187,20 +183,19 @@ export class TarSegmenter {
   }
 
   private header(h: Buffer): void {
-    const copy = Buffer.from(h);
-    this.raw.append(copy);
-    if (copy.every((b) => b === 0)) {
+    this.raw.append(h);
+    if (h.every((b) => b === 0)) {
       // two zero blocks end the archive; what follows is kept as it is
       if (++this.zeroBlocks >= 2) this.ended = true;
       return;
     }
     this.zeroBlocks = 0;
-    if (!checksumOk(copy)) {
+    if (!checksumOk(h)) {
       this.unusable = 'a tar header has a bad checksum';
       return;
     }
-    const type = String.fromCharCode(copy[156]!);
-    let size = parseNumeric(copy.subarray(124, 136));
+    const type = String.fromCharCode(h[156]!);
+    let size = parseNumeric(h.subarray(124, 136));
     if (!Number.isSafeInteger(size) || size < 0) {
       this.unusable = 'a tar header has a bad size';
       return;
@@ -224,7 +219,7 @@ export class TarSegmenter {
     const regular = type === '0' || type === '\0' || type === '7';
     if (regular && size > 0) {
       this.flushRaw();
-      this.segments.push({ entry: this.entries++, size });
+      this.segments.push({ entry: this.contentEntries++, size });
       this.contentIsFile = true;
     } else if (type === 'x' && size > 0) {
       this.meta = new ByteBuilder();

@@ -12,6 +12,29 @@ import assert from 'node:assert/strict';
 
 import { cleanup, importBusybox, runCommand, startDaemon, type TestDaemon } from './harness.js';
 
+/**
+ * A probe outside every container network: network namespace `ns` behind a veth (`hostIf` on the
+ * host with `hostAddr`/30, `eth0` inside with `target`/30). `defaultRoute`: the probe answers
+ * anything routed back through the host; without it, only its own /30 (an answer then proves the
+ * container's traffic left masqueraded). Asserts every step; the caller deletes `ns` (the veth goes
+ * with it).
+ */
+export async function addProbeNamespace(ns: string, hostIf: string, hostAddr: string, target: string, opts: { defaultRoute?: boolean } = {}): Promise<void> {
+  const steps = [
+    ['netns', 'add', ns],
+    ['link', 'add', hostIf, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', ns],
+    ['addr', 'add', `${hostAddr}/30`, 'dev', hostIf],
+    ['link', 'set', hostIf, 'up'],
+    ['-n', ns, 'addr', 'add', `${target}/30`, 'dev', 'eth0'],
+    ['-n', ns, 'link', 'set', 'eth0', 'up'],
+    ...(opts.defaultRoute ? [['-n', ns, 'link', 'set', 'lo', 'up'], ['-n', ns, 'route', 'add', 'default', 'via', hostAddr]] : []),
+  ];
+  for (const args of steps) {
+    const r = await runCommand('ip', args);
+    assert.equal(r.code, 0, `ip ${args.join(' ')}: ${r.stderr}`);
+  }
+}
+
 /** What belongs to one test. */
 export interface NetScope {
   /** Bridge names the test's daemon uses (default bridge, user networks created with a bridge name). */

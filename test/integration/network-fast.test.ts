@@ -14,7 +14,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 import { requireRoot, requireBuilt, requireBinary, firstSkip, runCommand, testNetOctet, waitFor, type TestDaemon } from './harness.js';
-import { finishScopedDaemon, startScopedDaemon, type NetScope, type NetSnapshot } from './net-leaks.js';
+import { addProbeNamespace, finishScopedDaemon, startScopedDaemon, type NetScope, type NetSnapshot } from './net-leaks.js';
 
 const NETAVARK = '/usr/lib/podman/netavark';
 const skip = firstSkip(requireBuilt(), requireRoot(), requireBinary('conmon'), existsSync(NETAVARK) ? undefined : 'netavark not installed');
@@ -120,17 +120,7 @@ test('fast path on the default bridge: containers, gateway, netavark containers,
   const ph = `bf${tag}ph`;
   const hostAddr = `10.${octet}.${third + 1}.1`;
   const target = `10.${octet}.${third + 1}.2`;
-  assert.equal((await runCommand('ip', ['netns', 'add', probeNs])).code, 0);
-  for (const args of [
-    ['link', 'add', ph, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', probeNs],
-    ['addr', 'add', `${hostAddr}/30`, 'dev', ph],
-    ['link', 'set', ph, 'up'],
-    ['-n', probeNs, 'addr', 'add', `${target}/30`, 'dev', 'eth0'],
-    ['-n', probeNs, 'link', 'set', 'eth0', 'up'],
-  ]) {
-    const r = await runCommand('ip', args);
-    assert.equal(r.code, 0, `ip ${args.join(' ')}: ${r.stderr}`);
-  }
+  await addProbeNamespace(probeNs, ph, hostAddr, target);
   assert.ok(await ping(a, target), 'a reaches an outside address through the masquerade');
   await runCommand('ip', ['netns', 'del', probeNs]);
 

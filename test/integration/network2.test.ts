@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { spawn } from 'node:child_process';
 import { createSocket } from 'node:dgram';
 import { join } from 'node:path';
-import { finishScopedDaemon, startScopedDaemon, type NetScope, type NetSnapshot } from './net-leaks.js';
+import { addProbeNamespace, finishScopedDaemon, startScopedDaemon, type NetScope, type NetSnapshot } from './net-leaks.js';
 import { requireRoot, requireBuilt, requireBinary, firstSkip, runCommand, testNetOctet, type TestDaemon } from './harness.js';
 
 const NETAVARK = '/usr/lib/podman/netavark';
@@ -156,19 +156,7 @@ test('an --internal network has no egress; the default bridge does', { skip }, a
   const ph = `bu${tag}ph`;
   const hostAddr = `10.${octet}.${third + 3}.1`;
   const target = `10.${octet}.${third + 3}.2`;
-  await runCommand('ip', ['netns', 'add', probeNs]);
-  for (const args of [
-    ['link', 'add', ph, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', probeNs],
-    ['addr', 'add', `${hostAddr}/30`, 'dev', ph],
-    ['link', 'set', ph, 'up'],
-    ['-n', probeNs, 'addr', 'add', `${target}/30`, 'dev', 'eth0'],
-    ['-n', probeNs, 'link', 'set', 'eth0', 'up'],
-    ['-n', probeNs, 'link', 'set', 'lo', 'up'],
-    ['-n', probeNs, 'route', 'add', 'default', 'via', hostAddr],
-  ]) {
-    const r = await runCommand('ip', args);
-    assert.equal(r.code, 0, `ip ${args.join(' ')}: ${r.stderr}`);
-  }
+  await addProbeNamespace(probeNs, ph, hostAddr, target, { defaultRoute: true });
   const net = `bu${tag}ui`;
   await h.cliOk(['network', 'create', '--internal', '--subnet', `10.${octet}.${third + 2}.0/24`, '-o', `com.docker.network.bridge.name=${net}`, net]);
   const ok = await h.cli(['run', '--rm', 'busybox', 'ping', '-c1', '-W2', target]);
