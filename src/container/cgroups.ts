@@ -44,15 +44,26 @@ function kv(text: string | undefined): Record<string, number> {
  */
 export async function primeCgroupAttach(): Promise<void> {
   try {
-    const own = await readFile('/proc/self/cgroup', 'utf8');
-    // a v1 hierarchy that every hybrid/v1 host mounts; berthd's own place in it
-    const line = own.split('\n').find((l) => l.split(':')[1] === 'pids') ?? own.split('\n').find((l) => l.split(':')[1] === 'memory');
-    if (!line) return;
-    const [, ctrl, path] = line.split(':') as [string, string, string];
-    await writeFile(`${V1}/${ctrl}${path === '/' ? '' : path}/cgroup.procs`, String(process.pid));
+    // looked up once (this runs every few ms during a start); again after a failed write
+    ownProcs ??= ownV1Procs();
+    const file = await ownProcs;
+    if (file) await writeFile(file, String(process.pid));
   } catch {
+    ownProcs = undefined;
     /* not fatal: the runtime's attach just waits for the grace period itself */
   }
+}
+
+/** The `cgroup.procs` of berthd's own cgroup in the pids (else memory) v1 hierarchy. */
+let ownProcs: Promise<string | undefined> | undefined;
+
+async function ownV1Procs(): Promise<string | undefined> {
+  const own = await readFile('/proc/self/cgroup', 'utf8');
+  // a v1 hierarchy that every hybrid/v1 host mounts; berthd's own place in it
+  const line = own.split('\n').find((l) => l.split(':')[1] === 'pids') ?? own.split('\n').find((l) => l.split(':')[1] === 'memory');
+  if (!line) return undefined;
+  const [, ctrl, path] = line.split(':') as [string, string, string];
+  return `${V1}/${ctrl}${path === '/' ? '' : path}/cgroup.procs`;
 }
 
 /** Pids in the container's cgroup. */
