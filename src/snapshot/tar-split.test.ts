@@ -9,7 +9,7 @@ import { gzipSync } from 'node:zlib';
 
 import { applyLayer } from './apply-layer.js';
 import { makeTar, withTmp } from './test-helpers.js';
-import { decodeRecipe, rebuildTar, recipeSize, TarSegmenter } from './tar-split.js';
+import { decodeRecipe, encodeRecipe, rebuildTar, recipeSize, TarSegmenter } from './tar-split.js';
 
 const isRoot = process.getuid?.() === 0;
 
@@ -149,4 +149,16 @@ test('tar-split segmenter: a bad header checksum or a sparse entry makes it give
   assert.equal(ok.unusable, undefined);
   assert.equal(ok.contentEntries, 1);
   assert.equal(ok.total, tar.length);
+});
+
+test('tar-split: a recipe that is not one, or is cut short, is refused with a clear error', async () => {
+  await assert.rejects(async () => decodeRecipe(Buffer.from('not a recipe')), /not a tar-split recipe/);
+  const good = encodeRecipe([{ raw: Buffer.alloc(512, 1) }, { path: 'a/b', size: 1234 }]);
+  assert.deepEqual(decodeRecipe(good).map((p) => ('raw' in p ? p.raw.length : `${p.path}:${p.size}`)), [512, 'a/b:1234']);
+  for (const cut of [good.length - 1, good.length - 3, 25]) {
+    await assert.rejects(async () => decodeRecipe(good.subarray(0, cut)), /truncated tar-split recipe/, `cut at ${cut}`);
+  }
+  const bad = Buffer.from(good);
+  bad[18] = 9; // the first part's kind byte
+  await assert.rejects(async () => decodeRecipe(bad), /corrupt tar-split recipe/);
 });
